@@ -143,9 +143,9 @@ class FaultPlan:
             return False
         with self._lock:
             for rule in self.rules:
-                if rule.kind == "drop_after_commit" and rule.matches(api, method, path, route):
-                    if self._fire(rule):
-                        return True
+                if (rule.kind == "drop_after_commit" and rule.matches(api, method, path, route)
+                        and self._fire(rule)):
+                    return True
         return False
 
     def concurrency_key(self, api: str, mailbox: str | None) -> str | None:

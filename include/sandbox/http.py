@@ -8,6 +8,7 @@ committed (a fault the engine has to survive), which an ASGI server does not all
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -228,10 +229,9 @@ class App:
             if decision.status:
                 return self.throttle_response(req, decision.status, decision.retry_after, decision.code)
         key = self.faults.concurrency_key(self.name, mailbox)
-        if key is not None:
-            if self.enter(key) > self.faults.max_concurrent:
-                self.leave(key)
-                return self.throttle_response(req, 429, 1, "ApplicationThrottled")
+        if key is not None and self.enter(key) > self.faults.max_concurrent:
+            self.leave(key)
+            return self.throttle_response(req, 429, 1, "ApplicationThrottled")
         try:
             try:
                 resp = route.handler(req)
@@ -272,10 +272,8 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             result = app.dispatch(req)
             if result is DROP_CONNECTION:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             assert isinstance(result, Response)
             self.send_response(result.status)
