@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from sandbox.runner import Sandbox
+
+# Airflow reads these when first imported: the tests never touch a user's ~/airflow, never load the
+# example DAGs, and never need a connection defined anywhere but the environment.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="calsync-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
 @pytest.fixture(scope="session")

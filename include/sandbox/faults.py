@@ -129,11 +129,14 @@ class FaultPlan:
             for rule in self.rules:
                 if rule.kind == "drop_after_commit" or not rule.matches(api, method, path, route):
                     continue
+                # Once an error answer is decided, later error rules neither fire nor spend their count.
+                if rule.kind == "error" and d.status:
+                    continue
                 if not self._fire(rule):
                     continue
                 if rule.kind == "latency":
                     d.latency_s += rule.latency_ms / 1000.0
-                elif rule.kind == "error" and not d.status:
+                elif rule.kind == "error":
                     d.status, d.retry_after, d.code = rule.status, rule.retry_after, rule.code
         return d
 

@@ -150,7 +150,10 @@ class Router:
             if m:
                 known = True
                 if r.method == method:
-                    return r, {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}, True
+                    # The path was decoded once already, except for encoded slashes kept inside a
+                    # segment (an external id may contain '/'); decode only those here.
+                    return r, {k: v.replace("%2F", "/").replace("%2f", "/")
+                               for k, v in m.groupdict().items()}, True
         return None, {}, known
 
 
@@ -217,7 +220,7 @@ class App:
         """Serve one request; may return DROP_CONNECTION to close the socket without answering."""
         route, params, known = self.router.match(req.method, req.path)
         if route is None:
-            return self.method_not_allowed(req) if known else self.not_found(req)
+            return self.decorate(req, self.method_not_allowed(req) if known else self.not_found(req))
         req.params = params
         is_admin = req.path.startswith(ADMIN_PREFIX)
         mailbox = None if is_admin else self.mailbox_of(req)
@@ -263,7 +266,9 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             split = urllib.parse.urlsplit(self.path)
-            path = re.sub(r"/{2,}", "/", urllib.parse.unquote(split.path)) or "/"
+            # Decode once; an encoded '/' stays encoded so it cannot split a path segment.
+            raw = split.path.replace("%2F", "%252F").replace("%2f", "%252f")
+            path = re.sub(r"/{2,}", "/", urllib.parse.unquote(raw)) or "/"
             query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
             host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
