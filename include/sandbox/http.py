@@ -13,6 +13,7 @@ import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -227,15 +228,19 @@ class App:
         if not is_admin:
             self.count(route.name, mailbox)
             decision = self.faults.before(self.name, req.method, req.path, route.name)
-            if decision.latency_s:
-                time.sleep(decision.latency_s)
             if decision.status:
                 return self.throttle_response(req, decision.status, decision.retry_after, decision.code)
+        else:
+            decision = None
         key = self.faults.concurrency_key(self.name, mailbox)
         if key is not None and self.enter(key) > self.faults.max_concurrent:
             self.leave(key)
             return self.throttle_response(req, 429, 1, "ApplicationThrottled")
         try:
+            # Latency is spent inside the concurrency slot, as a slow server would, so it can make
+            # requests to one mailbox overlap and trip the per-mailbox limit.
+            if decision is not None and decision.latency_s:
+                time.sleep(decision.latency_s)
             try:
                 resp = route.handler(req)
             except HttpError as e:
@@ -298,6 +303,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets or drops its connection (retries, timeouts, the drop fault itself) is
+        # normal traffic for an emulator; socketserver would print a traceback for each.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class ServerThread:
