@@ -9,6 +9,9 @@ Three frames cross stage boundaries:
 * the **actions frame**: what the planner decided, one row per write (SPEC R-A1).
 
 Pure: pandas and pyarrow only. Names here are the API; add columns, do not rename them.
+
+The profile model's attribute contract (what plan, state and transform read from a Profile) is in
+docs/contracts/profile.md.
 """
 
 from __future__ import annotations
@@ -142,6 +145,7 @@ LINK_COLUMNS: dict[str, object] = {
     "base_sf_attendees_set": STR_LIST,  # per-side attendee sets (R-P2)
     "base_mb_attendees_set": STR_LIST,
     "preserve": STR,  # JSON: preserve_fields values kept for revert_delete / restore (R-D2, R-D6)
+    "is_organizer": BOOL,  # the linked item is the organizer's copy (null: unknown / organizer); R-O4
     "is_meeting": BOOL,  # the item has attendees (delete_appointments, on_leave_window, R-C4)
     "by_backfill": BOOL,  # made by a backfill: on_leave_window does not apply (R-X5)
     "in_window": BOOL,  # in the scheduled window at the previous session (R-X5)
@@ -164,6 +168,8 @@ ACTION_COLUMNS: dict[str, object] = {
     "rule": STR,  # e.g. "R-D2"
     "conflict": BOOL,
     "winner": STR,  # salesforce | mailbox, for conflicts
+    "outcome": STR,  # OUTCOMES: the planner emits "pending", or "skipped" for guard-blocked actions (R-X6)
+    "step": INT32,  # apply order within the session (R-D5): links, re-creates, updates, followers, removals
 }
 
 
@@ -183,3 +189,30 @@ def conform(df: pd.DataFrame, columns: dict[str, object]) -> pd.DataFrame:
         else:
             out[name] = out[name].astype(dtype)
     return out
+
+# --- issues found while transforming (added with the transform stage) -------------------------------
+
+# One row per (profile, record or item, code): transform and validate report them, state keeps them
+# with first/last seen (R-V3). `quarantine` rows are withheld from the plan (R-V2); the others (e.g. a
+# truncated subject, R-M4) are only reported.
+ISSUE_COLUMNS: dict[str, object] = {
+    "profile_id": STR,
+    "side": STR,  # salesforce | mailbox
+    "record_id": STR,
+    "mailbox": STR,
+    "item_id": STR,
+    "code": STR,  # e.g. UNKNOWN_TIME_ZONE, TEXT_TRUNCATED, NO_MAILBOX, SERIES_NOT_SYNCED
+    "message": STR,
+    "quarantine": BOOL,
+}
+
+# Graph delta `@removed` tombstones: never a delete by themselves (R-C3); the session reads each by id.
+REMOVED_COLUMNS: dict[str, object] = {
+    "profile_id": STR,
+    "mailbox": STR,
+    "item_id": STR,
+    "reason": STR,  # Graph's @removed.reason ("deleted" is sent for items that left the range too)
+}
+
+# Hash of a field a profile does not sync: equal on both sides, so it never looks changed or different.
+UNSYNCED_HASH = 0
