@@ -1,0 +1,815 @@
+"""The reference model of the sync rules (tests/property/reference_model), checked on its own.
+
+(a) readable examples, one or a few per rule, including the product note's examples;
+(b) a hypothesis state machine over random histories checking the model's own invariants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from reference_model import (
+    PLANNED,
+    SKIPPED,
+    Action,
+    Categories,
+    Context,
+    Item,
+    MailboxResolution,
+    Profile,
+    Record,
+    When,
+    World,
+    apply,
+    common,
+    convert,
+    fields_for,
+    in_window,
+    plan_session,
+    run_session,
+)
+
+from calsync.schema import MAILBOX, OPERATIONS, SALESFORCE
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+ANN, BOB, CAT = "ann@example.com", "bob@example.com", "cat@example.com"
+
+
+def at(hours: float, length: float = 1.0, all_day: bool = False) -> When:
+    return When(T0 + timedelta(hours=hours), T0 + timedelta(hours=hours + length), all_day)
+
+
+def sf_fields(subject: str = "Demo", hours: float = 24, **kw: Any) -> dict[str, Any]:
+    base = {"subject": subject, "body": "agenda", "location": "Room 1", "when": at(hours), "show_as": "Busy",
+            "reminder": 15, "sensitivity": "normal", "attendees": frozenset()}
+    return base | kw
+
+
+def mb_fields(subject: str = "Demo", hours: float = 24, **kw: Any) -> dict[str, Any]:
+    base = {"subject": subject, "body": "<p>agenda</p>", "location": "Room 1", "when": at(hours),
+            "show_as": "busy", "reminder": 15, "sensitivity": "normal", "attendees": frozenset()}
+    return base | kw
+
+
+def new_world(*mailboxes: str) -> World:
+    return World(mailboxes={m: {} for m in (mailboxes or (ANN, BOB))})
+
+
+def add_record(w: World, rid: str = "r1", owner: str | None = ANN, sobject: str = "Event",
+               minutes: int = 0, **fields: Any) -> Record:
+    r = Record(id=rid, sobject=sobject, fields=sf_fields(**fields), owner_mailbox=owner,
+               last_modified=T0 - timedelta(minutes=minutes), preserve={"WhoId": "003A", "WhatId": "006B"})
+    w.records[rid] = r
+    return r
+
+
+def add_item(w: World, mailbox: str = ANN, iid: str = "i1", categories: tuple[str, ...] = ("Salesforce",),
+             uid: str = "uid-x", **fields: Any) -> Item:
+    item = Item(mailbox=mailbox, id=iid, fields=mb_fields(**fields), categories=frozenset(categories),
+                ical_uid=uid, last_modified=T0)
+    w.mailboxes[mailbox][iid] = item
+    return item
+
+
+def ctx(hours: float = 0, **kw: Any) -> Context:
+    return Context(reference_time=T0 + timedelta(hours=hours), **kw)
+
+
+def ops(actions: list[Action]) -> list[tuple[str, str, str]]:
+    return [(a.side, a.operation, a.rule) for a in actions if a.outcome == PLANNED]
+
+
+def session(w: World, p: Profile, c: Context | None = None) -> tuple[World, list[Action]]:
+    """One session, then R-D5: planning again right away finds nothing."""
+    c = c or ctx()
+    w2, actions = run_session(w, p, c)
+    assert [a for a in plan_session(w2, p, c) if a.outcome == PLANNED] == [], "R-D5: second run not empty"
+    return w2, actions
+
+
+def synced_pair(p: Profile, **record_fields: Any) -> tuple[World, str, str]:
+    """A record downsynced into ANN's mailbox: (world, record id, item id)."""
+    w = new_world()
+    add_record(w, **record_fields)
+    w, _ = session(w, p)
+    (link,) = w.links
+    return w, link.record_id, link.item_id
+
+
+def touch_record(w: World, rid: str, minutes: float = 10, **fields: Any) -> None:
+    r = w.records[rid]
+    r.fields.update(fields)
+    r.last_modified = T0 + timedelta(minutes=minutes)
+    r.last_modified_by = "005USER"
+
+
+def touch_item(w: World, mailbox: str, iid: str, minutes: float = 10, **fields: Any) -> None:
+    i = w.mailboxes[mailbox][iid]
+    i.fields.update(fields)
+    i.last_modified = T0 + timedelta(minutes=minutes)
+
+
+TWO_WAY = Profile()
+UP = Profile(direction="mailbox_to_salesforce")
+DOWN = Profile(direction="salesforce_to_mailbox")
+
+
+# --- (a) examples per rule -----------------------------------------------------------------------------
+
+
+def test_r_d2_salesforce_created_record_is_still_downsynced() -> None:
+    w = new_world()
+    add_record(w)
+    w2, actions = session(w, UP)
+    assert ops(actions) == [(MAILBOX, "create", "R-D2")]
+    (item,) = w2.mailboxes[ANN].values()
+    assert item.fields["subject"] == "Demo" and "Salesforce" in item.categories
+    assert item.stamp == f"events|r1|{SALESFORCE}"  # R-M8
+
+
+def test_r_d2_salesforce_edit_is_reverted_and_recorded_with_the_overwritten_value() -> None:
+    w, rid, iid = synced_pair(UP)
+    touch_record(w, rid, subject="Edited in Salesforce")
+    touch_item(w, ANN, iid, location="Room 2")  # fields the mailbox changed go up as usual
+    w2, actions = session(w, UP)
+    revert = next(a for a in actions if a.operation == "revert_update")
+    assert (revert.side, revert.rule) == (SALESFORCE, "R-D2")
+    assert revert.fields == {"subject": "Demo"} and revert.before == {"subject": "Edited in Salesforce"}
+    up = next(a for a in actions if a.operation == "update")
+    assert up.side == SALESFORCE and up.fields == {"location": "Room 2"}
+    assert w2.records[rid].fields["subject"] == "Demo" and w2.records[rid].fields["location"] == "Room 2"
+
+
+def test_r_d2_salesforce_delete_is_reverted_with_preserve_fields() -> None:
+    w, rid, _iid = synced_pair(UP)
+    w.records[rid].deleted = True
+    w2, actions = session(w, UP)
+    # the new record id goes into the item's stamp too (R-M8)
+    assert ops(actions) == [(SALESFORCE, "revert_delete", "R-D2"), (MAILBOX, "stamp", "R-M8")]
+    assert actions[0].fields["WhoId"] == "003A" and actions[0].fields["WhatId"] == "006B"
+    (link,) = w2.links
+    assert link.record_id != rid and w2.records[link.record_id].preserve["WhoId"] == "003A"
+
+
+def test_r_d3_outlook_edit_is_reverted() -> None:
+    w, _rid, iid = synced_pair(DOWN)
+    touch_item(w, ANN, iid, subject="Edited in Outlook", reminder=30)
+    w2, actions = session(w, DOWN)
+    assert sorted(ops(actions)) == [(MAILBOX, "revert_update", "R-D3")] * 2
+    assert {k for a in actions for k in a.fields} == {"subject", "reminder"}
+    assert w2.mailboxes[ANN][iid].fields["subject"] == "Demo"
+
+
+def test_r_d3_user_extra_category_is_left_alone_and_new_items_never_conveyed() -> None:
+    w, _rid, iid = synced_pair(DOWN)
+    i = w.mailboxes[ANN][iid]
+    i.categories = i.categories | {"Red"}
+    add_item(w, iid="new", uid="uid-new", subject="Lunch", hours=30)
+    _, actions = session(w, DOWN)
+    assert actions == []
+
+
+def test_r_d3_mailbox_delete_is_recreated() -> None:
+    w, _rid, iid = synced_pair(DOWN)
+    del w.mailboxes[ANN][iid]
+    w2, actions = session(w, DOWN)
+    assert ops(actions) == [(MAILBOX, "revert_delete", "R-D3")]
+    (link,) = w2.links
+    assert link.item_id != iid and w2.mailboxes[ANN][link.item_id].fields["subject"] == "Demo"
+
+
+def test_r_d4_revert_even_when_authoritative_side_changed_the_same_field() -> None:
+    w, rid, iid = synced_pair(DOWN)
+    touch_record(w, rid, subject="SF new")
+    touch_item(w, ANN, iid, subject="Outlook new", minutes=20)
+    _, actions = session(w, DOWN)
+    assert ops(actions) == [(MAILBOX, "revert_update", "R-D4")]
+    assert actions[0].fields == {"subject": "SF new"} and actions[0].before == {"subject": "Outlook new"}
+
+
+def test_r_m1_r_m3_custom_object_lands_with_its_own_category() -> None:
+    p = Profile(id="milestones", kind="object", sobject="Project_Milestone__c", label="Project Milestone",
+                direction="salesforce_to_mailbox")
+    w = new_world()
+    add_record(w, sobject="Project_Milestone__c")
+    w2, actions = session(w, p)
+    assert ops(actions) == [(MAILBOX, "create", "R-M1")]
+    (item,) = w2.mailboxes[ANN].values()
+    assert item.categories == {"Salesforce: Project Milestone"}
+    assert "attendees" not in item.fields  # event-only field
+    touch_item(w2, ANN, item.id, subject="changed in Outlook")
+    _, actions = session(w2, p)
+    assert ops(actions) == [(MAILBOX, "revert_update", "R-M1")]
+
+
+def test_r_m6_recurring_records_and_series_are_never_synced() -> None:
+    w = new_world()
+    add_record(w).recurring = True
+    add_item(w, subject="Standup").series_type = "master"
+    _, actions = session(w, TWO_WAY)
+    assert actions == []
+
+
+def test_r_d1_field_level_merge() -> None:
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="New title")
+    touch_item(w, ANN, iid, location="Room 9")
+    w2, actions = session(w, TWO_WAY)
+    assert sorted(ops(actions)) == [(MAILBOX, "update", "R-D1"), (SALESFORCE, "update", "R-D1")]
+    assert w2.records[rid].fields["location"] == "Room 9"
+    assert w2.mailboxes[ANN][iid].fields["subject"] == "New title"
+
+
+def test_r_d1_conflict_newest_with_clock_skew() -> None:
+    for sf_minutes, winner in ((30, SALESFORCE), (10.5, MAILBOX), (5, MAILBOX)):
+        w, rid, iid = synced_pair(TWO_WAY)
+        touch_record(w, rid, minutes=sf_minutes, subject="SF")
+        touch_item(w, ANN, iid, minutes=10, subject="MB")
+        w2, actions = session(w, TWO_WAY)
+        (a,) = actions
+        assert a.conflict and a.winner == winner and a.rule == "R-D1"
+        assert a.before == {"subject": {"salesforce": "SF", "mailbox": "MB"}}
+        expected = "SF" if winner == SALESFORCE else "MB"
+        assert w2.records[rid].fields["subject"] == w2.mailboxes[ANN][iid].fields["subject"] == expected
+
+
+def test_r_d1_fixed_winner_and_lossy_mapping_is_no_change() -> None:
+    p = replace(TWO_WAY, conflict_winner="salesforce")
+    w, rid, iid = synced_pair(p)
+    touch_record(w, rid, minutes=1, subject="SF")
+    touch_item(w, ANN, iid, minutes=50, subject="MB", sensitivity="confidential", show_as="tentative")
+    _w2, actions = session(w, p)
+    assert [(a.side, a.fields) for a in actions] == [(MAILBOX, {"subject": "SF"})]
+
+
+def test_r_d6_delete_against_edit_restores() -> None:
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="edited")
+    del w.mailboxes[ANN][iid]
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "restore", "R-D6")] and actions[0].conflict
+    (link,) = w2.links
+    assert link.origin == SALESFORCE and w2.mailboxes[ANN][link.item_id].fields["subject"] == "edited"
+
+
+def test_r_x2_confirmed_mailbox_delete_deletes_record_unconfirmed_does_not() -> None:
+    w, rid, iid = synced_pair(TWO_WAY)
+    del w.mailboxes[ANN][iid]
+    assert plan_session(w, TWO_WAY, ctx(unreadable_items=frozenset({(ANN, iid)}))) == []  # R-C3
+    assert plan_session(w, TWO_WAY, ctx(unavailable_mailboxes=frozenset({ANN}))) == []  # R-X6
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(SALESFORCE, "delete", "R-X2")]
+    assert w2.records[rid].deleted and w2.links == []
+
+
+def test_r_c3_cancelled_meeting_counts_as_deleted() -> None:
+    w, _rid, iid = synced_pair(TWO_WAY)
+    w.mailboxes[ANN][iid].cancelled = True
+    _, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(SALESFORCE, "delete", "R-X2")]
+
+
+def test_r_x1_deletion_strategies() -> None:
+    # delete_appointments: a Salesforce-created appointment is deleted
+    w, rid, iid = synced_pair(TWO_WAY)
+    w.records[rid].deleted = True
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "delete", "R-X1")] and w2.mailboxes[ANN] == {}
+    # ... a meeting is kept and loses the category
+    w, rid, iid = synced_pair(TWO_WAY, attendees=frozenset({CAT}))
+    w.records[rid].deleted = True
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "uncategorize", "R-X1")]
+    assert w2.mailboxes[ANN][iid].categories == set() and w2.mailboxes[ANN][iid].stamp is None
+    # keep: never deletes; delete: always deletes
+    for strategy, op in (("keep", "uncategorize"), ("delete", "delete")):
+        p = replace(TWO_WAY, salesforce_deletion=strategy)
+        w, rid, iid = synced_pair(p)
+        w.records[rid].deleted = True
+        _, actions = session(w, p)
+        assert ops(actions) == [(MAILBOX, op, "R-X1")]
+
+
+def test_r_x3_category_removed_is_restored_and_unsync_deletes() -> None:
+    w, rid, iid = synced_pair(TWO_WAY)
+    w.mailboxes[ANN][iid].categories = frozenset({"Blue"})
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "restore_category", "R-X3")]
+    assert w2.mailboxes[ANN][iid].categories == {"Blue", "Salesforce"}
+    w2.mailboxes[ANN][iid].categories = frozenset({"Blue", "Salesforce", "Salesforce Unsync"})
+    w3, actions = session(w2, TWO_WAY)
+    assert ops(actions) == [(SALESFORCE, "delete", "R-X3"), (MAILBOX, "uncategorize", "R-X3")]
+    assert w3.records[rid].deleted and w3.mailboxes[ANN][iid].categories == {"Blue"} and w3.links == []
+
+
+def test_r_x3_unsync_is_reverted_under_salesforce_to_mailbox_and_stripped_when_unlinked() -> None:
+    w, _rid, iid = synced_pair(DOWN)
+    w.mailboxes[ANN][iid].categories = frozenset({"Salesforce", "Salesforce Unsync"})
+    _, actions = session(w, DOWN)
+    assert ops(actions) == [(MAILBOX, "revert_update", "R-X3")]
+    w = new_world()
+    add_item(w, categories=("Salesforce", "Salesforce Unsync", "Red"))
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "uncategorize", "R-X3")] and w2.records == {}
+
+
+def test_r_d1_new_mailbox_item_is_upsynced_and_stamped() -> None:
+    w = new_world()
+    add_item(w, subject="Call")
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(SALESFORCE, "create", "R-D1"), (MAILBOX, "stamp", "R-M8")]
+    (r,) = w2.records.values()
+    assert r.external_id == "uid-x" and r.fields["body"] == "agenda" and r.owner_mailbox == ANN
+
+
+def test_r_s7_adoption_links_instead_of_duplicating_and_ambiguity_blocks() -> None:
+    w = new_world()
+    add_record(w, subject="Quarterly  Review")
+    add_item(w, subject="quarterly review")
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions)[0] == (MAILBOX, "link", "R-S7")
+    assert len(w2.records) == 1 and len(w2.mailboxes[ANN]) == 1
+    w = new_world()
+    add_record(w, subject="Review")
+    add_item(w, iid="i1", uid="u1", subject="Review")
+    add_item(w, iid="i2", uid="u2", subject="Review")
+    _, actions = session(w, TWO_WAY)
+    assert actions == []  # AMBIGUOUS_MATCH: neither linked nor created
+
+
+def test_r_o3_rebuild_after_lost_state_store() -> None:
+    w, _rid, iid = synced_pair(TWO_WAY)
+    touch_item(w, ANN, iid, subject="changed while the store was lost", minutes=30)
+    w.links = []
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions)[0] == (MAILBOX, "link", "R-O3") and actions[0].origin == SALESFORCE
+    assert ("salesforce", "update", "R-O3") in ops(actions)  # no baseline: resolved like a conflict
+    assert len(w2.records) == 1 and len(w2.mailboxes[ANN]) == 1
+
+
+def test_r_p1_private_items() -> None:
+    w = new_world()
+    add_item(w, sensitivity="private")
+    _, actions = session(w, TWO_WAY)
+    assert actions == []  # skip
+    _, actions = session(w, replace(TWO_WAY, private_items="sync"))
+    assert actions[0].fields["sensitivity"] == "private"
+    _, actions = session(w, replace(TWO_WAY, private_items="sync_without_flag"))
+    assert actions[0].fields["sensitivity"] == "normal"
+    # a linked item that becomes private is suspended both ways
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_item(w, ANN, iid, sensitivity="private", subject="secret")
+    touch_record(w, rid, location="elsewhere")
+    assert session(w, TWO_WAY)[1] == []
+    touch_item(w, ANN, iid, sensitivity="normal", minutes=40)
+    _, actions = session(w, TWO_WAY)
+    written = {(a.side, tuple(a.fields)) for a in actions}
+    assert written == {(SALESFORCE, ("subject",)), (MAILBOX, ("location",))}
+
+
+def test_r_p2_attendee_removed_in_salesforce_is_not_added_back() -> None:
+    w, rid, iid = synced_pair(TWO_WAY, attendees=frozenset({CAT, "dan@x.org"}))
+    touch_record(w, rid, attendees=frozenset({CAT}))
+    w2, actions = session(w, TWO_WAY)
+    assert actions == []  # removed in Salesforce -> no change to the item, and not added back
+    touch_item(w2, ANN, iid, attendees=frozenset({"dan@x.org", "eve@x.org"}))
+    w3, actions = session(w2, TWO_WAY)
+    # eve added and cat removed on the item; dan (removed in Salesforce earlier) stays removed there
+    assert w3.records[rid].fields["attendees"] == {"eve@x.org"}
+    touch_record(w3, rid, attendees=frozenset({"eve@x.org", "fay@x.org"}))
+    w4, _ = session(w3, TWO_WAY)
+    assert w4.mailboxes[ANN][iid].fields["attendees"] == {"dan@x.org", "eve@x.org", "fay@x.org"}
+
+
+def test_r_c4_owner_move_creates_new_item_before_deleting_old() -> None:
+    w, rid, _ = synced_pair(TWO_WAY)
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+    assert actions[0].mailbox == BOB and w2.mailboxes[ANN] == {}
+    (link,) = w2.links
+    assert link.mailbox == BOB and link.origin == SALESFORCE
+    # a meeting keeps its item (OWNER_NOT_ORGANIZER); no mailbox -> the old link stays
+    w, rid, _ = synced_pair(TWO_WAY, attendees=frozenset({CAT}))
+    w.records[rid].owner_mailbox = BOB
+    assert session(w, TWO_WAY)[1] == []
+    w, rid, _iid = synced_pair(TWO_WAY)
+    w.records[rid].owner_mailbox = "nobody@example.com"
+    assert session(w, TWO_WAY)[1] == []
+
+
+def test_r_x4_downsync_false() -> None:
+    p = replace(TWO_WAY, downsync=False)
+    w = new_world()
+    add_record(w)
+    assert session(w, p)[1] == []
+    w, rid, _iid = synced_pair(TWO_WAY)
+    w2, actions = session(w, p)
+    assert ops(actions) == [(MAILBOX, "delete", "R-X4")] and not w2.records[rid].deleted
+
+
+def test_r_x5_frozen_outside_window_and_on_leave_window() -> None:
+    w, rid, _ = synced_pair(TWO_WAY)
+    later = ctx(hours=24 * 30)  # the event (tomorrow) is now 29 days in the past
+    touch_record(w, rid, subject="late edit")
+    assert session(w, TWO_WAY, later)[1] == []
+    w, rid, _iid = synced_pair(TWO_WAY)
+    p = replace(TWO_WAY, on_leave_window="delete_salesforce_created")
+    w2, actions = session(w, p, later)
+    assert ops(actions) == [(MAILBOX, "delete", "R-X5")] and not w2.records[rid].deleted
+
+
+def test_r_x6_mass_delete_guard() -> None:
+    w = new_world()
+    for n in range(12):
+        add_record(w, rid=f"r{n:02}", subject=f"s{n}")
+    w, _ = session(w, TWO_WAY)
+    for r in w.records.values():
+        r.deleted = True
+    actions = plan_session(w, TWO_WAY, ctx())
+    assert {a.outcome for a in actions} == {SKIPPED} and len(actions) == 12
+    w2 = apply(w, actions, TWO_WAY, ctx())
+    assert all(link.dirty for link in w2.links) and len(w2.links) == 12
+    actions = plan_session(w, TWO_WAY, ctx(allow_mass_delete=True))
+    assert {a.outcome for a in actions} == {PLANNED}
+
+
+def test_r_o4_attendee_copies_link_to_the_organizers_record() -> None:
+    w = new_world(ANN, BOB, CAT)
+    add_item(w, ANN, "a1", uid="meet", subject="Kickoff", attendees=frozenset({BOB, CAT}))
+    copy = add_item(w, BOB, "b1", uid="meet", subject="Kickoff", attendees=frozenset({CAT}))
+    copy.is_organizer, copy.organizer = False, ANN
+    w2, actions = session(w, TWO_WAY)
+    assert len(w2.records) == 1 and len(w2.links) == 2
+    assert ("mailbox", "link", "R-O4") in ops(actions)
+    # the attendee's edit is not upsynced; its deletion only removes its link
+    touch_item(w2, BOB, "b1", subject="my private title")
+    assert session(w2, TWO_WAY)[1] == []
+    del w2.mailboxes[BOB]["b1"]
+    w3, actions = session(w2, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "unlink", "R-O4")] and not any(r.deleted for r in w3.records.values())
+
+
+def test_r_o4_waiting_for_organizer() -> None:
+    w = new_world(ANN, BOB)
+    copy = add_item(w, BOB, "b1", uid="meet", attendees=frozenset({CAT}))
+    copy.is_organizer, copy.organizer = False, ANN
+    assert session(w, TWO_WAY)[1] == []
+
+
+def test_r_v2_quarantined_rows() -> None:
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="bad row")
+    w.records[rid].valid = False
+    assert session(w, TWO_WAY)[1] == []
+    w, rid, iid = synced_pair(DOWN)
+    touch_item(w, ANN, iid, subject="bad row")
+    w.mailboxes[ANN][iid].valid = False
+    _, actions = session(w, DOWN)
+    assert ops(actions) == [(MAILBOX, "revert_update", "R-D3")]
+
+
+def test_r_o2_record_claimed_by_first_profile() -> None:
+    first, second = Profile(id="a"), Profile(id="b")
+    w = new_world()
+    add_record(w)
+    c = ctx(profiles=(first, second))
+    assert plan_session(w, second, c) == []
+    w2, actions = run_session(w, first, c)
+    assert len(actions) == 1 and plan_session(w2, second, c) == []
+
+
+def test_r_m7_fixed_mailboxes_broadcast() -> None:
+    p = replace(DOWN, mailboxes=MailboxResolution(mode="fixed", fixed=(ANN, BOB)))
+    w = new_world(ANN, BOB, CAT)
+    add_record(w, owner=None)
+    w2, actions = session(w, p)
+    assert [a.mailbox for a in actions] == [ANN, BOB] and len(w2.links) == 2
+
+
+def test_r_s2_window_and_r_x7_origin() -> None:
+    w = new_world()
+    add_record(w, rid="far", hours=24 * 90)  # beyond future_days
+    add_record(w, rid="old", hours=-24 * 20)  # before past_days
+    assert session(w, TWO_WAY)[1] == []
+    # a mailbox-originated appointment is kept (uncategorized) when its record is deleted (R-X1, R-X7)
+    w = new_world()
+    add_item(w, subject="From Outlook")
+    w, _ = session(w, TWO_WAY)
+    (link,) = w.links
+    assert link.origin == MAILBOX
+    w.records[link.record_id].deleted = True
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "uncategorize", "R-X1")] and len(w2.mailboxes[ANN]) == 1
+
+
+def test_r_p1_sync_without_flag_is_stable_and_never_unprivates() -> None:
+    p = replace(UP, private_items="sync_without_flag")
+    w = new_world()
+    add_item(w, sensitivity="private")
+    w2, _actions = session(w, p)
+    (r,) = w2.records.values()
+    assert r.fields["sensitivity"] == "normal"
+    w2.links = []  # rebuilt link (R-O3): the item stays private
+    w3, _ = session(w2, replace(TWO_WAY, private_items="sync_without_flag", conflict_winner="salesforce"))
+    assert next(iter(w3.mailboxes[ANN].values())).fields["sensitivity"] == "private"
+
+
+def test_r_o2_item_linked_by_another_profile_is_invisible() -> None:
+    other = Profile(id="other", categories=Categories(opt_in="Salesforce"))
+    w, _rid, iid = synced_pair(other)
+    touch_item(w, ANN, iid, subject="changed")
+    assert plan_session(w, TWO_WAY, ctx()) == []
+
+
+def test_r_v2_linked_record_without_date_is_quarantined_and_r_m7_user_field() -> None:
+    w, rid, _ = synced_pair(TWO_WAY)
+    touch_record(w, rid, when=None, subject="no date")
+    assert session(w, TWO_WAY)[1] == []
+    p = replace(DOWN, mailboxes=MailboxResolution(mode="user_field", user_field="Assistant__c"))
+    w = new_world()
+    add_record(w).user_fields["Assistant__c"] = BOB
+    _w2, actions = session(w, p)
+    assert [a.mailbox for a in actions] == [BOB]
+
+
+def test_r_o4_own_address_and_owner_are_never_attendees_for_r_p2() -> None:
+    w, _rid, iid = synced_pair(TWO_WAY, attendees=frozenset({CAT}))
+    touch_item(w, ANN, iid, attendees=frozenset({CAT, ANN}))  # Graph lists the mailbox itself
+    assert session(w, TWO_WAY)[1] == []
+
+
+# --- (b) random histories --------------------------------------------------------------------------------
+
+MAILBOXES = (ANN, BOB)
+SUBJECTS = st.sampled_from(["Demo", "Review", "Lunch", "Call"])
+PROFILES = st.sampled_from([
+    TWO_WAY, UP, DOWN, replace(TWO_WAY, conflict_winner="salesforce"), replace(TWO_WAY, downsync=False),
+    replace(TWO_WAY, salesforce_deletion="keep"), replace(TWO_WAY, salesforce_deletion="delete"),
+    replace(TWO_WAY, private_items="sync"), replace(UP, private_items="sync_without_flag"),
+    replace(TWO_WAY, on_leave_window="delete_salesforce_created", conflict_winner="mailbox"),
+])
+FIELD_EDITS = st.sampled_from(["subject", "location", "when", "reminder", "body", "show_as", "attendees"])
+
+
+def _value(name: str, side: str, n: int) -> Any:
+    people = ["x@o.org", "y@o.org", "z@o.org"]
+    sf = {"subject": ["Demo", "Review", "Lunch"][n % 3], "location": f"Room {n % 3}",
+          "when": at(24 + 2 * (n % 3)), "reminder": [None, 15, 30][n % 3], "body": f"text {n % 3}",
+          "show_as": ["Free", "Busy", "OutOfOffice"][n % 3],
+          "attendees": frozenset(people[: n % 3]) | (frozenset({people[2]}) if n % 4 == 3 else frozenset())}
+    value = sf[name]
+    if side == MAILBOX:
+        value = convert(name, value, MAILBOX)
+        if name == "show_as" and n % 5 == 4:
+            value = "tentative"
+    return value
+
+
+class SyncMachine(RuleBasedStateMachine):
+    """Random person actions on either side, with sessions in between (STYLE example 5)."""
+
+    @initialize(profile=PROFILES)
+    def start(self, profile: Profile) -> None:
+        self.world = new_world(*MAILBOXES)
+        self.profile = profile
+        self.clock = 0.0  # minutes after T0
+        self.counter = 0
+
+    def tick(self) -> datetime:
+        self.clock += 7
+        return T0 + timedelta(minutes=self.clock)
+
+    def ctx(self) -> Context:
+        return Context(reference_time=T0 + timedelta(minutes=self.clock))
+
+    # -- people in Salesforce
+    @rule(subject=SUBJECTS, owner=st.sampled_from(MAILBOXES), hours=st.integers(-2, 4))
+    def sf_create(self, subject: str, owner: str, hours: int) -> None:
+        self.counter += 1
+        rid = f"p{self.counter}"
+        self.world.records[rid] = Record(id=rid, sobject="Event", fields=sf_fields(subject, 24 + hours),
+                                         owner_mailbox=owner, last_modified=self.tick(),
+                                         preserve={"WhoId": f"003{self.counter}", "WhatId": None})
+
+    def live_records(self) -> list[Record]:
+        return sorted((r for r in self.world.records.values() if not r.deleted), key=lambda r: r.id)
+
+    @precondition(lambda self: self.live_records())
+    @rule(data=st.data(), name=FIELD_EDITS, n=st.integers(0, 11))
+    def sf_edit(self, data: st.DataObject, name: str, n: int) -> None:
+        r = data.draw(st.sampled_from(self.live_records()))
+        r.fields[name] = _value(name, SALESFORCE, n)
+        r.last_modified = self.tick()
+
+    @precondition(lambda self: self.live_records())
+    @rule(data=st.data())
+    def sf_delete(self, data: st.DataObject) -> None:
+        data.draw(st.sampled_from(self.live_records())).deleted = True
+
+    @precondition(lambda self: self.live_records())
+    @rule(data=st.data(), owner=st.sampled_from(MAILBOXES))
+    def sf_owner_change(self, data: st.DataObject, owner: str) -> None:
+        r = data.draw(st.sampled_from(self.live_records()))
+        r.owner_mailbox = owner
+        r.last_modified = self.tick()
+
+    # -- people in mailboxes
+    @rule(mailbox=st.sampled_from(MAILBOXES), subject=SUBJECTS, hours=st.integers(-2, 4),
+          private=st.booleans())
+    def mb_create(self, mailbox: str, subject: str, hours: int, private: bool) -> None:
+        self.counter += 1
+        iid = f"u{self.counter}"
+        fields = mb_fields(subject, 24 + hours, sensitivity="private" if private else "normal")
+        self.world.mailboxes[mailbox][iid] = Item(mailbox=mailbox, id=iid, fields=fields,
+                                                  categories=frozenset({"Salesforce"}),
+                                                  ical_uid=f"uid-u{self.counter}", last_modified=self.tick())
+
+    def items(self) -> list[Item]:
+        return [i for m in MAILBOXES for i in sorted(self.world.mailboxes[m].values(), key=lambda i: i.id)]
+
+    @precondition(lambda self: self.items())
+    @rule(data=st.data(), name=FIELD_EDITS, n=st.integers(0, 11))
+    def mb_edit(self, data: st.DataObject, name: str, n: int) -> None:
+        i = data.draw(st.sampled_from(self.items()))
+        i.fields[name] = _value(name, MAILBOX, n)
+        i.last_modified = self.tick()
+
+    @precondition(lambda self: self.items())
+    @rule(data=st.data())
+    def mb_delete(self, data: st.DataObject) -> None:
+        i = data.draw(st.sampled_from(self.items()))
+        del self.world.mailboxes[i.mailbox][i.id]
+
+    @precondition(lambda self: self.items())
+    @rule(data=st.data(), change=st.sampled_from(["drop_opt_in", "unsync", "private", "public", "extra"]))
+    def mb_flags(self, data: st.DataObject, change: str) -> None:
+        i = data.draw(st.sampled_from(self.items()))
+        if change == "drop_opt_in":
+            i.categories = i.categories - {"Salesforce"}
+        elif change == "unsync":
+            i.categories = i.categories | {"Salesforce Unsync"}
+        elif change == "extra":
+            i.categories = i.categories | {"Green"}
+        else:
+            i.fields["sensitivity"] = "private" if change == "private" else "normal"
+        i.last_modified = self.tick()
+
+    @rule(organizer=st.sampled_from([ANN, "ext@o.org"]), subject=SUBJECTS, hours=st.integers(-2, 4))
+    def mb_invite(self, organizer: str, subject: str, hours: int) -> None:
+        """A meeting: the organizer's item (when synced) and an attendee's copy in BOB's mailbox."""
+        self.counter += 1
+        uid = f"uid-m{self.counter}"
+        holders = [ANN, BOB] if organizer == ANN else [BOB, ANN]
+        for mailbox in holders:
+            others = frozenset({BOB, CAT} - {mailbox}) | ({ANN} if mailbox != ANN else frozenset())
+            iid = f"m{self.counter}{mailbox[0]}"
+            self.world.mailboxes[mailbox][iid] = Item(
+                mailbox=mailbox, id=iid, fields=mb_fields(subject, 24 + hours, attendees=others),
+                categories=frozenset({"Salesforce"}), ical_uid=uid, last_modified=self.tick(),
+                is_organizer=mailbox == organizer, organizer=organizer)
+
+    def linked(self) -> list[tuple[Record, Item]]:
+        out = []
+        for lk in self.world.links:
+            r, i = self.world.records.get(lk.record_id), self.world.item(lk.mailbox, lk.item_id)
+            if r is not None and i is not None and not r.deleted:
+                out.append((r, i))
+        return out
+
+    @precondition(lambda self: self.linked())
+    @rule(data=st.data(), name=FIELD_EDITS, n=st.integers(0, 11), m=st.integers(0, 11),
+          who=st.sampled_from(["sf", "mb", "both", "sf_delete_mb_edit", "mb_delete_sf_edit"]),
+          and_sync=st.booleans())
+    def edit_linked(self, data: st.DataObject, name: str, n: int, m: int, who: str, and_sync: bool) -> None:
+        """Edits and deletes aimed at linked pairs, so that merges, conflicts and reverts happen often."""
+        r, i = data.draw(st.sampled_from(self.linked()))
+        if who in ("sf", "both", "mb_delete_sf_edit"):
+            r.fields[name] = _value(name, SALESFORCE, n)
+            r.last_modified = self.tick()
+        if who in ("mb", "both", "sf_delete_mb_edit"):
+            i.fields[name] = _value(name, MAILBOX, m)
+            i.last_modified = self.tick()
+        if who == "sf_delete_mb_edit":
+            r.deleted = True
+        if who == "mb_delete_sf_edit":
+            del self.world.mailboxes[i.mailbox][i.id]
+        if and_sync:
+            self.run_session()
+
+    # -- the administrator and the engine
+    @rule()
+    def lose_state_store(self) -> None:
+        """R-O3: links (and their baselines) are lost; stamps and keys rebuild them."""
+        self.world.links = []
+
+    @rule(days=st.sampled_from([1, 20, 70]))
+    def time_passes(self, days: int) -> None:
+        self.clock += days * 24 * 60
+
+    @rule(mailbox=st.sampled_from(MAILBOXES))
+    def session_with_unavailable_mailbox(self, mailbox: str) -> None:
+        """R-X6: nothing of an unavailable mailbox is planned; the others go on."""
+        self.tick()
+        c = replace(self.ctx(), unavailable_mailboxes=frozenset({mailbox}))
+        actions = plan_session(self.world, self.profile, c)
+        assert all(a.mailbox != mailbox for a in actions)
+        self.world = apply(self.world, actions, self.profile, c)
+
+    @rule(profile=PROFILES)
+    def change_settings(self, profile: Profile) -> None:
+        self.profile = profile
+
+    @rule()
+    def run_session(self) -> None:
+        self.tick()
+        c = self.ctx()
+        before = self.world
+        snapshot = before.copy()
+        actions = plan_session(before, self.profile, c)
+        assert before == snapshot, "plan_session is pure"
+        assert [a.key() for a in plan_session(before, self.profile, c)] == [a.key() for a in actions]
+        for a in actions:
+            assert a.operation in OPERATIONS
+        self.world = apply(before, actions, self.profile, c)
+        for a in actions:
+            event(f"{a.side} {a.operation} {a.rule}")
+        self.check_session(before, actions)
+
+    # -- invariants
+    def check_session(self, before: World, actions: list[Action]) -> None:
+        c = self.ctx()
+        again = [a for a in plan_session(self.world, self.profile, c) if a.outcome == PLANNED]
+        assert again == [], f"R-D5: a second run plans {again}"
+        # the one principle: nothing the rules keep is deleted
+        for a in actions:  # deletes happen only for the reasons the rules give
+            if a.operation != "delete":
+                continue
+            if a.side == SALESFORCE:
+                assert a.rule in ("R-X2", "R-X3") and self.profile.direction != "salesforce_to_mailbox"
+                old = before.item(a.mailbox or "", a.item_id or "")
+                if a.rule == "R-X2":
+                    assert old is None or old.cancelled, "R-C3: only a confirmed mailbox delete"
+                else:
+                    assert old is not None and "Salesforce Unsync" in old.categories
+            else:
+                assert a.rule in ("R-X1", "R-C4", "R-X4", "R-X5")
+                rec = before.records.get(a.record_id or "")
+                if a.rule == "R-X1":
+                    assert rec is None or rec.deleted, "R-C3: only a confirmed Salesforce delete"
+        if self.profile.direction == "salesforce_to_mailbox":
+            upward = [a for a in actions if a.side == SALESFORCE and a.operation not in ("link", "unlink")]
+            assert not upward, "R-D3: nothing is conveyed upward"
+        self.check_one_way_targets()
+
+    def check_one_way_targets(self) -> None:
+        """A one-way target equals its source after a session (common form, N6)."""
+        p, c = self.profile, self.ctx()
+        auth = p.authoritative_side
+        if auth is None:
+            return
+        for link in self.world.links_of(p.id):
+            r = self.world.records.get(link.record_id)
+            i = self.world.item(link.mailbox, link.item_id)
+            if r is None or i is None or r.deleted or not link.is_organizer_copy:
+                continue
+            ref = c.reference_time
+            if not (in_window(r.fields["when"], p, ref) or in_window(i.fields["when"], p, ref)):
+                continue  # frozen (R-X5)
+            if auth == MAILBOX and p.private_items == "skip" and i.fields["sensitivity"] == "private":
+                continue  # suspended (R-P1)
+            target = MAILBOX if auth == SALESFORCE else SALESFORCE
+            for name in fields_for(p.kind):
+                a_val = r.fields[name] if auth == SALESFORCE else i.fields[name]
+                t_val = i.fields[name] if auth == SALESFORCE else r.fields[name]
+                equal = common(name, auth, a_val) == common(name, target, t_val)
+                assert equal or convert(name, a_val, target, p.private_items) == t_val, (name, a_val, t_val)
+
+    @invariant()
+    def no_duplicates(self) -> None:
+        if not hasattr(self, "world"):
+            return
+        links = self.world.links
+        pairs = [(lk.record_id, lk.mailbox) for lk in links]
+        items = [(lk.mailbox, lk.item_id) for lk in links]
+        assert len(pairs) == len(set(pairs)), "R-O1: a record has at most one link per mailbox"
+        assert len(items) == len(set(items)), "R-O1: an item has at most one link"
+        keys = [r.external_id for r in self.world.records.values() if not r.deleted and r.external_id]
+        assert len(keys) == len(set(keys)), "R-M5: no two records per iCalUId"
+        for lk in links:  # every link points at something that exists or was confirmed deleted
+            assert lk.record_id in self.world.records
+
+
+# A CI profile for this machine only (not loaded globally, so other tests keep their own settings):
+# ~100 histories of up to 50 steps run in a few seconds; a local stress run can raise max_examples.
+settings.register_profile(
+    "reference_model_ci", max_examples=100, stateful_step_count=50, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SyncMachine.TestCase.settings = settings.get_profile("reference_model_ci")
+TestSyncMachine = SyncMachine.TestCase
