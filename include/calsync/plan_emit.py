@@ -1,0 +1,589 @@
+"""Turning triage decisions into action rows and issues, on the subset of links that need one.
+
+Only this module loops, and only over links that already have a decision: the values to write are
+fetched for those rows (``plan_values.Values``) and serialised to the ``fields`` / ``before`` JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from calsync.plan_align import Side
+from calsync.plan_attendees import merge_subset
+from calsync.plan_model import (
+    NO_MAILBOX,
+    OWNER_NOT_ORGANIZER,
+    PRIVATE_SKIPPED,
+    RECURRENCE,
+    STEP_RECREATE,
+    STEP_REMOVE,
+    STEP_UPDATE,
+)
+from calsync.plan_triage import (
+    CASES,
+    F_REVERT_MB,
+    F_REVERT_SF,
+    F_TO_MB,
+    F_TO_SF,
+    M2S,
+    S2M,
+    TWO_WAY,
+    Triage,
+    policy,
+)
+from calsync.plan_values import Values, dumps, jsonable
+from calsync.schema import ACTION_COLUMNS, FIELD_NAMES, ISSUE_COLUMNS, MAILBOX, SALESFORCE, conform
+
+# The order of Sink's action tuples (schema.ACTION_COLUMNS may grow; conform adds what is not here).
+ACTION_ORDER = (
+    "profile_id",
+    "side",
+    "operation",
+    "link_id",
+    "record_id",
+    "mailbox",
+    "item_id",
+    "fields",
+    "before",
+    "reason",
+    "rule",
+    "conflict",
+    "winner",
+    "outcome",
+    "step",
+)
+GUARD_NOTE = "blocked by the mass-delete guard (R-X6); re-run with allow_mass_delete=true to apply"
+
+
+def synced_fields(profile: object) -> list[str]:
+    """The fields a profile writes on create (attendees only for event profiles, R-P2)."""
+    mapped = getattr(profile, "synced_fields", None)
+    if mapped is not None and not callable(mapped):
+        return [f for f in FIELD_NAMES if f in set(mapped)]
+    is_event = getattr(profile, "kind", "event") == "event"
+    return [f for f in FIELD_NAMES if f != "attendees" or is_event]
+
+
+def item_category(profile: object) -> str | None:
+    cat = getattr(profile, "item_category", None)
+    if cat:
+        return str(cat)
+    cats = getattr(profile, "categories", None)
+    if getattr(profile, "kind", "event") == "object" and getattr(cats, "object_category", None):
+        return str(cats.object_category)  # type: ignore[union-attr]
+    return getattr(cats, "opt_in", None) or "Salesforce"
+
+
+def unsync_category(profile: object) -> str | None:
+    return getattr(getattr(profile, "categories", None), "unsync", None) or "Salesforce Unsync"
+
+
+class Sink:
+    """Collects action rows (tuples in ACTION_ORDER) and issues; turned into frames once at the end."""
+
+    def __init__(self, profile: object) -> None:
+        self.profile_id = str(profile.id)  # type: ignore[attr-defined]
+        self.actions: list[tuple[Any, ...]] = []
+        self.issues: list[dict[str, Any]] = []
+
+    def action(
+        self,
+        side: str,
+        operation: str,
+        *,
+        link_id: Any,
+        record_id: Any,
+        mailbox: Any,
+        item_id: Any,
+        rule: str,
+        reason: str,
+        step: int,
+        fields: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        conflict: bool = False,
+        winner: str | None = None,
+    ) -> None:
+        # A tuple in ACTION_COLUMNS order: tens of thousands of these per session.
+        self.actions.append(
+            (
+                self.profile_id,
+                side,
+                operation,
+                None if link_id is None or pd.isna(link_id) else int(link_id),
+                _str(record_id),
+                _str(mailbox),
+                _str(item_id),
+                dumps(fields),
+                dumps(before),
+                reason,
+                rule,
+                conflict,
+                winner,
+                "pending",
+                step,
+            )
+        )
+
+    def issue(
+        self,
+        side: str,
+        code: str,
+        message: str,
+        *,
+        record_id: Any = None,
+        mailbox: Any = None,
+        item_id: Any = None,
+    ) -> None:
+        self.issues.append(
+            {
+                "profile_id": self.profile_id,
+                "side": side,
+                "record_id": _str(record_id),
+                "mailbox": _str(mailbox),
+                "item_id": _str(item_id),
+                "code": code,
+                "message": message,
+                "quarantine": False,
+            }
+        )
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        actions = conform(pd.DataFrame(self.actions, columns=list(ACTION_ORDER)), ACTION_COLUMNS)
+        issues = pd.DataFrame(self.issues, columns=list(ISSUE_COLUMNS))
+        issues = conform(issues.drop_duplicates(ignore_index=True), ISSUE_COLUMNS)
+        return actions, issues
+
+
+def _str(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _audit(values: dict[str, Any], side: Side, pos: int) -> dict[str, Any]:
+    """R-D4: who last modified the overwritten value, and when, as that side says."""
+    out = dict(values)
+    for col in ("last_modified", "last_modified_by"):
+        if col in side.frame.columns and pos >= 0:
+            out[f"_{col}"] = jsonable(side.frame[col].iat[pos])
+    return out
+
+
+def check_ids(links: pd.DataFrame, idx: np.ndarray, tri: Triage, sf: Side, mb: Side) -> None:
+    """The key-hash join is verified on every link that leads to an action (a collision would raise)."""
+    if not len(idx):
+        return
+    sp, mp = tri.sf_pos[idx], tri.mb_pos[idx]
+    for pos, side, col in ((sp, sf, "record_id"), (mp, mb, "item_id")):
+        ok = pos >= 0
+        if not ok.any() or col not in side.frame.columns:
+            continue
+        have = links[col].iloc[idx[ok]].astype("str").to_numpy()
+        got = side.frame[col].iloc[pos[ok]].astype("str").to_numpy()
+        if (have != got).any():
+            raise RuntimeError(f"key hash collision on {col}: refusing to plan (report this)")
+
+
+def emit_linked(
+    links: pd.DataFrame,
+    tri: Triage,
+    sf: Side,
+    mb: Side,
+    sfv: Values,
+    mbv: Values,
+    profile: object,
+    sink: Sink,
+) -> None:
+    pol = policy(profile)
+    fields_all = synced_fields(profile)
+    cat, unsync = item_category(profile), unsync_category(profile)
+    codes = np.stack([tri.codes[f] for f in FIELD_NAMES], axis=1) if len(FIELD_NAMES) else None
+    pair_like = tri.mask("pair") | tri.mask("move")
+    writes = pair_like & (
+        ((codes != 0).any(axis=1) if codes is not None else False)
+        | tri.attendees_changed
+        | tri.restore_category
+    )
+    simple = np.isin(
+        tri.case,
+        [i for i, (c, _, _) in enumerate(CASES) if c not in ("pair", "needs_read", "quarantined", "frozen")],
+    )
+    todo = np.flatnonzero(writes | simple)
+    check_ids(links, todo, tri, sf, mb)
+    conflicts = np.stack([tri.conflict.get(f, np.zeros(len(links), bool)) for f in FIELD_NAMES], axis=1)
+    rows = dict(
+        zip(todo.tolist(), zip(codes[todo].tolist(), conflicts[todo].tolist(), strict=True), strict=True)
+    )
+    # Values are read per side only where that side's values are written or recorded (DESIGN step 5).
+    contested = np.zeros(len(links), bool)
+    for f in tri.conflict:
+        contested |= tri.conflict[f]
+    with_before = contested | tri.attendees_changed | simple | tri.mask("move")
+    sf_src = ((codes == F_TO_MB) | (codes == F_REVERT_MB) | (codes == F_REVERT_SF)).any(axis=1)
+    mb_src = ((codes == F_TO_SF) | (codes == F_REVERT_SF) | (codes == F_REVERT_MB)).any(axis=1)
+    sfv.load(tri.sf_pos[np.flatnonzero((sf_src | with_before) & (writes | simple))])
+    mbv.load(tri.mb_pos[np.flatnonzero((mb_src | with_before) & (writes | simple))])
+
+    # Only the links that need a row or an issue are read out of the (possibly million-row) frame.
+    flagged = np.flatnonzero((tri.no_mailbox | tri.meeting_owner_moved) & (tri.case >= 0))
+    need = np.union1d(todo, flagged)
+    link_id = _take(links, "link_id", need)
+    rec, mbox, item = (
+        _take(links, "record_id", need),
+        _take(links, "mailbox", need),
+        _take(links, "item_id", need),
+    )
+    preserve, ical, origin = (
+        _take(links, "preserve", need),
+        _take(links, "ical_uid", need),
+        _take(links, "origin", need),
+    )
+
+    # R-P2: the attendee set merge on the changed subset.
+    att_sf: dict[int, list[str] | None] = {}
+    att_mb: dict[int, list[str] | None] = {}
+    att_idx = np.flatnonzero(tri.attendees_changed & pair_like)
+    if len(att_idx) and "attendees" in fields_all:
+        sfv.load(tri.sf_pos[att_idx])
+        mbv.load(tri.mb_pos[att_idx])
+        s_vals = [sfv.fields(int(p), ["attendees"]).get("attendees") for p in tri.sf_pos[att_idx]]
+        m_vals = [mbv.fields(int(p), ["attendees"]).get("attendees") for p in tri.mb_pos[att_idx]]
+        b_sf = _column_values(links, "base_sf_attendees_set", att_idx)
+        b_mb = _column_values(links, "base_mb_attendees_set", att_idx)
+        to_sf, to_mb = merge_subset(s_vals, m_vals, b_sf, b_mb)
+        att_sf = dict(zip(att_idx.tolist(), to_sf, strict=True))
+        att_mb = dict(zip(att_idx.tolist(), to_mb, strict=True))
+
+    for i in todo.tolist():
+        case, rule, reason = CASES[int(tri.case[i])]
+        sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
+        ids = {"link_id": link_id[i], "record_id": rec[i], "mailbox": mbox[i], "item_id": item[i]}
+
+        def sf_full(i: int = i, sp: int = sp) -> dict[str, Any]:
+            return {**sfv.fields(sp, fields_all), "categories": [cat]}
+
+        def mb_full(i: int = i, mp: int = mp) -> dict[str, Any]:
+            out = mbv.fields(mp, fields_all)
+            if _str(ical[i]):
+                out["external_id"] = _str(ical[i])
+            if _str(preserve[i]):
+                out["preserve"] = _str(preserve[i])
+            return out
+
+        if case == "both_deleted":
+            sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+        elif case in ("leave_window_delete", "sf_deleted_delete_item", "downsync_off"):
+            sink.action(
+                MAILBOX,
+                "delete",
+                **ids,
+                rule=rule,
+                reason=reason,
+                step=STEP_REMOVE,
+                before=mbv.fields(mp, fields_all),
+            )
+        elif case == "sf_deleted_uncategorize":
+            _uncategorize(sink, ids, rule, reason, cat, unsync)
+        elif case in ("sf_deleted_restore", "sf_deleted_revert"):
+            op = "restore" if case == "sf_deleted_restore" else "revert_delete"
+            sink.action(
+                SALESFORCE,
+                op,
+                **ids,
+                rule=rule,
+                reason=reason,
+                step=STEP_RECREATE,
+                fields=mb_full(),
+                conflict=op == "restore",
+                winner=MAILBOX if op == "restore" else None,
+            )
+        elif case in ("mb_deleted_restore", "mb_deleted_recreate"):
+            op = "restore" if case == "mb_deleted_restore" else "revert_delete"
+            sink.action(
+                MAILBOX,
+                op,
+                **ids,
+                rule=rule,
+                reason=reason,
+                step=STEP_RECREATE,
+                fields=sf_full(),
+                conflict=op == "restore",
+                winner=SALESFORCE if op == "restore" else None,
+            )
+        elif case == "mb_deleted_attendee":
+            sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+        elif case == "mb_deleted_delete_record":
+            sink.action(
+                SALESFORCE,
+                "delete",
+                **ids,
+                rule=rule,
+                reason=reason,
+                step=STEP_REMOVE,
+                before=sfv.fields(sp, fields_all),
+            )
+        elif case == "unsync":
+            if not _is_attendee_copy(links, i):  # R-O4: an attendee's unsync removes only its link
+                sink.action(
+                    SALESFORCE,
+                    "delete",
+                    **ids,
+                    rule=rule,
+                    reason=reason,
+                    step=STEP_REMOVE,
+                    before=sfv.fields(sp, fields_all),
+                )
+            _uncategorize(sink, ids, rule, reason, cat, unsync)
+        elif case == "recurring":
+            side = SALESFORCE if sp >= 0 and sf.series[sp] else MAILBOX
+            sink.issue(
+                side,
+                RECURRENCE,
+                "recurring records and series are not synced (R-M6); the link is frozen",
+                record_id=rec[i],
+                mailbox=mbox[i],
+                item_id=item[i],
+            )
+        elif case == "private_suspended":
+            sink.issue(
+                SALESFORCE,
+                PRIVATE_SKIPPED,
+                "the item is private and private_items is skip: "
+                "the link is suspended until it is no longer private (R-P1)",
+                record_id=rec[i],
+                mailbox=mbox[i],
+                item_id=item[i],
+            )
+        elif case in ("pair", "move"):
+            _emit_pair(
+                i,
+                rows,
+                case,
+                ids,
+                tri,
+                sf,
+                mb,
+                sfv,
+                mbv,
+                profile,
+                pol,
+                sink,
+                att_sf.get(i),
+                att_mb.get(i),
+                origin[i],
+                cat,
+                unsync,
+                fields_all,
+            )
+
+    # Issues that do not stop the pair being planned.
+    for i in np.flatnonzero(tri.no_mailbox & (tri.case >= 0)).tolist():
+        sink.issue(
+            SALESFORCE,
+            NO_MAILBOX,
+            "the record's owner has no mailbox; the existing link stays (R-C4)",
+            record_id=rec[i],
+            mailbox=mbox[i],
+            item_id=item[i],
+        )
+    for i in np.flatnonzero(tri.meeting_owner_moved & (tri.case >= 0)).tolist():
+        sink.issue(
+            SALESFORCE,
+            OWNER_NOT_ORGANIZER,
+            "the meeting's owner changed; its item stays in the organizer's mailbox (R-C4)",
+            record_id=rec[i],
+            mailbox=mbox[i],
+            item_id=item[i],
+        )
+
+
+def _take(links: pd.DataFrame, column: str, idx: np.ndarray) -> dict[int, Any]:
+    if column not in links.columns:
+        return dict.fromkeys(idx.tolist())
+    return dict(zip(idx.tolist(), links[column].iloc[idx].tolist(), strict=True))
+
+
+def _column_values(links: pd.DataFrame, column: str, idx: np.ndarray) -> list[object]:
+    if column not in links.columns:
+        return [None] * len(idx)
+    return links[column].iloc[idx].tolist()
+
+
+def _is_attendee_copy(links: pd.DataFrame, i: int) -> bool:
+    if "is_organizer" not in links.columns:
+        return False
+    v = links["is_organizer"].iat[i]
+    return v is not None and v is not pd.NA and not bool(v)
+
+
+def _uncategorize(
+    sink: Sink, ids: dict[str, Any], rule: str, reason: str, cat: str | None, unsync: str | None
+) -> None:
+    # R-M8: the stamp goes in the same request that removes the categories.
+    sink.action(
+        MAILBOX,
+        "uncategorize",
+        **ids,
+        rule=rule,
+        reason=reason,
+        step=STEP_REMOVE,
+        fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
+    )
+    sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+
+
+def _emit_pair(
+    i: int,
+    rows: dict[int, tuple[list[int], list[bool]]],
+    case: str,
+    ids: dict[str, Any],
+    tri: Triage,
+    sf: Side,
+    mb: Side,
+    sfv: Values,
+    mbv: Values,
+    profile: object,
+    pol: str,
+    sink: Sink,
+    att_sf: list[str] | None,
+    att_mb: list[str] | None,
+    origin: Any,
+    cat: str | None,
+    unsync: str | None,
+    fields_all: list[str],
+) -> None:
+    sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
+    groups: dict[int, list[str]] = {F_TO_MB: [], F_TO_SF: [], F_REVERT_MB: [], F_REVERT_SF: []}
+    row_codes, row_conflicts = rows[i]
+    for f, c in zip(FIELD_NAMES, row_codes, strict=True):
+        if c:
+            groups[c].append(f)
+    conflicted = [f for f, hit in zip(FIELD_NAMES, row_conflicts, strict=True) if hit]
+
+    def write(
+        side: str, op: str, names: list[str], rule: str, reason: str, extra: dict[str, Any] | None = None
+    ) -> None:
+        src_v, src_p = (sfv, sp) if side == MAILBOX else (mbv, mp)
+        dst_v, dst_p, dst_side = (mbv, mp, mb) if side == MAILBOX else (sfv, sp, sf)
+        fields = {**src_v.fields(src_p, names), **(extra or {})}
+        hit = [f for f in names if f in conflicted]
+        before = None  # plain updates: the ledger's before comes from apply's read-back (R-A1)
+        if op == "revert_update" or hit:  # R-D4 / R-D1: the overwritten values travel with the action
+            before = dst_v.fields(dst_p, names + (["attendees"] if extra and "attendees" in extra else []))
+            before = _audit(before, dst_side, dst_p) if op == "revert_update" else before
+        winner = (SALESFORCE if side == MAILBOX else MAILBOX) if hit else None
+        if hit:
+            reason = f"{reason}; conflict on {', '.join(hit)}, {winner} wins ({profile.conflict_winner})"  # type: ignore[attr-defined]
+        sink.action(
+            side,
+            op,
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_UPDATE,
+            fields=fields,
+            before=before,
+            conflict=bool(hit),
+            winner=winner,
+        )
+
+    to_sf_extra = {"attendees": att_sf} if att_sf is not None else None
+    to_mb_extra = {"attendees": att_mb} if att_mb is not None else None
+    if groups[F_TO_SF] or to_sf_extra:
+        rule = "R-D2" if pol == M2S else ("R-P2" if not groups[F_TO_SF] else "R-D1")
+        write(SALESFORCE, "update", groups[F_TO_SF], rule, "changed in the mailbox", to_sf_extra)
+    if groups[F_REVERT_SF]:
+        write(
+            SALESFORCE,
+            "revert_update",
+            groups[F_REVERT_SF],
+            "R-D2",
+            "Salesforce edit reverted to the mailbox value (mailbox_to_salesforce)",
+        )
+    if case == "move":
+        _emit_move(i, ids, tri, sfv, mbv, profile, pol, sink, groups, origin, cat, unsync, fields_all)
+        return
+    if groups[F_TO_MB] or to_mb_extra:
+        rule = "R-D3" if pol == S2M else ("R-P2" if not groups[F_TO_MB] else "R-D1")
+        write(MAILBOX, "update", groups[F_TO_MB], rule, "changed in Salesforce", to_mb_extra)
+    if groups[F_REVERT_MB]:
+        write(
+            MAILBOX,
+            "revert_update",
+            groups[F_REVERT_MB],
+            "R-D3",
+            "mailbox edit reverted to the Salesforce value (salesforce_to_mailbox)",
+        )
+    if tri.restore_category[i]:
+        sink.action(
+            MAILBOX,
+            "restore_category",
+            **ids,
+            rule="R-X3",
+            step=STEP_UPDATE,
+            reason="calsync's category was removed (or unsync set under a one-way policy): put back",
+            fields={
+                "add_categories": [cat],
+                "remove_categories": [unsync] if pol != TWO_WAY and pol != M2S else [],
+            },
+        )
+
+
+def _emit_move(
+    i: int,
+    ids: dict[str, Any],
+    tri: Triage,
+    sfv: Values,
+    mbv: Values,
+    profile: object,
+    pol: str,
+    sink: Sink,
+    groups: dict[int, list[str]],
+    origin: Any,
+    cat: str | None,
+    unsync: str | None,
+    fields_all: list[str],
+) -> None:
+    """R-C4: a new item in the new mailbox (merged values), then the old item as if deleted there."""
+    sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
+    values = sfv.fields(sp, fields_all)
+    values.update(mbv.fields(mp, groups[F_TO_SF]))  # mailbox edits won this session travel with it
+    values["categories"] = [cat]
+    new_ids = {**ids, "mailbox": tri.new_mailbox[i], "item_id": None}
+    sink.action(
+        MAILBOX,
+        "create",
+        **new_ids,
+        rule="R-C4",
+        step=STEP_RECREATE,
+        fields=values,
+        reason=f"the record's mailbox changed from {ids['mailbox']}: the link moves to a new item",
+    )
+    deletion = getattr(profile, "salesforce_deletion", "delete_appointments")
+    delete_old = (
+        pol == S2M or deletion == "delete" or (deletion == "delete_appointments" and origin == SALESFORCE)
+    )
+    if delete_old:
+        sink.action(
+            MAILBOX,
+            "delete",
+            **ids,
+            rule="R-C4",
+            step=STEP_REMOVE,
+            before=mbv.fields(mp, fields_all),
+            reason="moved to another mailbox: the old item is removed as if the record were deleted",
+        )
+    else:
+        sink.action(
+            MAILBOX,
+            "uncategorize",
+            **ids,
+            rule="R-C4",
+            step=STEP_REMOVE,
+            reason="moved to another mailbox: the old item is kept without calsync's categories",
+            fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
+        )
+    _ = TWO_WAY
