@@ -416,15 +416,7 @@ class Org:
         with self.lock:
             obj = self.object(obj_name)
             v18 = self._check_id(obj, rid)
-            current = self.records[obj.name].get(v18)
-            if current is None:
-                raise (
-                    RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [], 404)
-                    if txn is not None
-                    else not_found()
-                )
-            if current.get("IsDeleted"):
-                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+            current = self._live_record(obj, v18, txn)
             body = {k: v for k, v in values.items() if k != "attributes" and k.lower() != "id"}
             clean = self._prepare(obj, body, creating=False)
             rec = dict(current)
@@ -439,6 +431,20 @@ class Org:
             self._index_add(obj, rec)
             if txn is not None:
                 txn.undo.append((obj.name, v18, current, self.deleted_at.get(v18)))
+
+    def _live_record(self, obj: Any, v18: str, txn: Txn | None) -> dict[str, Any]:
+        """The stored record, or the error Salesforce gives for a missing or deleted one."""
+        current = self.records[obj.name].get(v18)
+        if current is None:
+            # Inside a Collections call a missing id is a per-record error, not a 404 of the request.
+            raise (
+                RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [], 404)
+                if txn is not None
+                else not_found()
+            )
+        if current.get("IsDeleted"):
+            raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+        return current
 
     def delete(
         self,
@@ -456,15 +462,7 @@ class Org:
                 v18 = self._check_id(obj, rid)
             if obj is None or v18 is None:
                 raise RecordError("MALFORMED_ID", f"malformed id {rid}", [], 400)
-            current = self.records[obj.name].get(v18)
-            if current is None:
-                raise (
-                    RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [], 404)
-                    if txn is not None
-                    else not_found()
-                )
-            if current.get("IsDeleted"):
-                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+            current = self._live_record(obj, v18, txn)
             stamp = format_datetime(at or self.clock.now())
             rec = dict(current)
             rec.update(
