@@ -157,7 +157,17 @@ def plan(inputs: PlanInput) -> PlanResult:
     sink = Sink(profile)
     sfv = Values(inputs.sf, SALESFORCE, inputs.read_values)
     mbv = Values(inputs.mb, MAILBOX, inputs.read_values)
-    tri = classify(sub, sp, mp, sf, mb, profile, ref, force_read=dirty[idx] & (sp < 0) & (mp < 0))
+    tri = classify(
+        sub,
+        sp,
+        mp,
+        sf,
+        mb,
+        profile,
+        ref,
+        force_read=dirty[idx] & (sp < 0) & (mp < 0),
+        unavailable=frozenset(inputs.unavailable_mailboxes),
+    )
     emit_linked(sub, tri, sf, mb, sfv, mbv, profile, sink)
 
     matched = plan_unlinked(
@@ -176,7 +186,16 @@ def plan(inputs: PlanInput) -> PlanResult:
     if len(matched.links):
         # R-O3 / R-S7: a joined pair is planned at once like a link without baselines, so the plan
         # already holds the writes that make both sides agree (R-D5).
-        mtri = classify(matched.links, matched.sf_pos, matched.mb_pos, sf, mb, profile, ref)
+        mtri = classify(
+            matched.links,
+            matched.sf_pos,
+            matched.mb_pos,
+            sf,
+            mb,
+            profile,
+            ref,
+            unavailable=frozenset(inputs.unavailable_mailboxes),
+        )
         emit_linked(matched.links, mtri, sf, mb, sfv, mbv, profile, sink)
 
     actions, issues = sink.frames()

@@ -6,6 +6,7 @@ fetched for those rows (``plan_values.Values``) and serialised to the ``fields``
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,9 @@ from calsync.plan_model import (
     STEP_UPDATE,
 )
 from calsync.plan_triage import (
+    CASE_INDEX,
     CASES,
+    F_NONE,
     F_REVERT_MB,
     F_REVERT_SF,
     F_TO_MB,
@@ -34,7 +37,16 @@ from calsync.plan_triage import (
     Triage,
     policy,
 )
-from calsync.plan_values import Values, dumps, jsonable
+from calsync.plan_values import (
+    ABSENT,
+    VALUE_COLUMNS,
+    Values,
+    dumps,
+    encode,
+    encode_value,
+    jsonable,
+    take_list,
+)
 from calsync.schema import ACTION_COLUMNS, FIELD_NAMES, ISSUE_COLUMNS, MAILBOX, SALESFORCE, conform
 
 # The order of Sink's action tuples (schema.ACTION_COLUMNS may grow; conform adds what is not here).
@@ -55,6 +67,8 @@ ACTION_ORDER = (
     "outcome",
     "step",
 )
+# Cases that write nothing by themselves (a pair writes per field).
+SILENT_CASES = ("pair", "needs_read", "quarantined", "frozen")
 GUARD_NOTE = "blocked by the mass-delete guard (R-X6); re-run with allow_mass_delete=true to apply"
 
 
@@ -112,7 +126,7 @@ class Sink:
                 self.profile_id,
                 side,
                 operation,
-                None if link_id is None or pd.isna(link_id) else int(link_id),
+                _int(link_id),
                 _str(record_id),
                 _str(mailbox),
                 _str(item_id),
@@ -157,6 +171,10 @@ class Sink:
         return actions, issues
 
 
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def _str(value: Any) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -181,10 +199,15 @@ def check_ids(links: pd.DataFrame, idx: np.ndarray, tri: Triage, sf: Side, mb: S
         ok = pos >= 0
         if not ok.any() or col not in side.frame.columns:
             continue
-        have = links[col].iloc[idx[ok]].astype("str").to_numpy()
-        got = side.frame[col].iloc[pos[ok]].astype("str").to_numpy()
-        if (have != got).any():
+        have = take_list(links[col], idx[ok])
+        got = take_list(side.frame[col], pos[ok])
+        # A null id never matches (as the string comparison of two nulls does not).
+        if any(_null(a) or _null(b) or str(a) != str(b) for a, b in zip(have, got, strict=True)):
             raise RuntimeError(f"key hash collision on {col}: refusing to plan (report this)")
+
+
+def _null(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def emit_linked(
@@ -197,35 +220,66 @@ def emit_linked(
     profile: object,
     sink: Sink,
 ) -> None:
+    """The action rows and issues of the links ``tri`` decided, appended to ``sink`` in link order."""
+    # Tens of thousands of small lists, tuples and strings, none of them cyclic: the collector's passes
+    # over them cost more than building them (measured: 0.05 s of 0.1 s for the plain updates at 10^6).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _emit_linked(links, tri, sf, mb, sfv, mbv, profile, sink)
+    finally:
+        if collecting:
+            gc.enable()
+    # The rows are JSON now; the values behind them (about 20 MB at 10^6) are not needed again.
+    sfv.release()
+    mbv.release()
+
+
+def _emit_linked(
+    links: pd.DataFrame,
+    tri: Triage,
+    sf: Side,
+    mb: Side,
+    sfv: Values,
+    mbv: Values,
+    profile: object,
+    sink: Sink,
+) -> None:
     pol = policy(profile)
     fields_all = synced_fields(profile)
     cat, unsync = item_category(profile), unsync_category(profile)
-    codes = np.stack([tri.codes[f] for f in FIELD_NAMES], axis=1) if len(FIELD_NAMES) else None
+    n = len(links)
+    # Per-field masks are folded one field at a time: no (links x fields) temporaries on a million links.
+    coded = np.zeros(n, bool)
+    sf_src = np.zeros(n, bool)
+    mb_src = np.zeros(n, bool)
+    for f in FIELD_NAMES:
+        c = tri.codes[f]
+        coded |= c != 0
+        sf_src |= (c == F_TO_MB) | (c == F_REVERT_MB) | (c == F_REVERT_SF)
+        mb_src |= (c == F_TO_SF) | (c == F_REVERT_SF) | (c == F_REVERT_MB)
     pair_like = tri.mask("pair") | tri.mask("move")
-    writes = pair_like & (
-        ((codes != 0).any(axis=1) if codes is not None else False)
-        | tri.attendees_changed
-        | tri.restore_category
-    )
-    simple = np.isin(
-        tri.case,
-        [i for i, (c, _, _) in enumerate(CASES) if c not in ("pair", "needs_read", "quarantined", "frozen")],
-    )
+    writes = pair_like & (coded | tri.attendees_changed | tri.restore_category)
+    # A lookup by case code (NO_CASE, -1, reads the last, False): np.isin sorts a million codes.
+    simple_case = np.zeros(len(CASES) + 1, bool)
+    simple_case[[i for i, (c, _, _) in enumerate(CASES) if c not in SILENT_CASES]] = True
+    simple = simple_case[tri.case]
     todo = np.flatnonzero(writes | simple)
     check_ids(links, todo, tri, sf, mb)
-    conflicts = np.stack([tri.conflict.get(f, np.zeros(len(links), bool)) for f in FIELD_NAMES], axis=1)
-    rows = dict(
-        zip(todo.tolist(), zip(codes[todo].tolist(), conflicts[todo].tolist(), strict=True), strict=True)
+    codes = np.stack([tri.codes[f][todo] for f in FIELD_NAMES], axis=1)
+    no_conflict = np.zeros(len(todo), bool)
+    conflicts = np.stack(
+        [tri.conflict[f][todo] if f in tri.conflict else no_conflict for f in FIELD_NAMES],
+        axis=1,
     )
     # Values are read per side only where that side's values are written or recorded (DESIGN step 5).
-    contested = np.zeros(len(links), bool)
+    contested = np.zeros(n, bool)
     for f in tri.conflict:
         contested |= tri.conflict[f]
     with_before = contested | tri.attendees_changed | simple | tri.mask("move")
-    sf_src = ((codes == F_TO_MB) | (codes == F_REVERT_MB) | (codes == F_REVERT_SF)).any(axis=1)
-    mb_src = ((codes == F_TO_SF) | (codes == F_REVERT_SF) | (codes == F_REVERT_MB)).any(axis=1)
     sfv.load(tri.sf_pos[np.flatnonzero((sf_src | with_before) & (writes | simple))])
     mbv.load(tri.mb_pos[np.flatnonzero((mb_src | with_before) & (writes | simple))])
+    del coded, sf_src, mb_src, contested, with_before
 
     # Only the links that need a row or an issue are read out of the (possibly million-row) frame.
     flagged = np.flatnonzero((tri.no_mailbox | tri.meeting_owner_moved) & (tri.case >= 0))
@@ -257,127 +311,61 @@ def emit_linked(
         att_sf = dict(zip(att_idx.tolist(), to_sf, strict=True))
         att_mb = dict(zip(att_idx.tolist(), to_mb, strict=True))
 
+    # Plain updates (a pair, no conflict, no revert, no attendee merge, no category to put back) are most
+    # rows of a session: they are built column by column; every other link goes through the loop below.
+    plain = (
+        (tri.case[todo] == CASE_INDEX["pair"])
+        & ~conflicts.any(axis=1)
+        & ((codes == F_NONE) | (codes == F_TO_MB) | (codes == F_TO_SF)).all(axis=1)
+        & ~tri.restore_category[todo]
+        & ~np.isin(todo, att_idx)
+    )
+    slow = np.flatnonzero(~plain)
+    rows = dict(
+        zip(
+            todo[slow].tolist(), zip(codes[slow].tolist(), conflicts[slow].tolist(), strict=True), strict=True
+        )
+    )
+    out = sink.actions
+    fast = _plain_updates(todo[plain], codes[plain], tri, sfv, mbv, pol, sink, link_id, rec, mbox, item)
+    sink.actions = []  # the loop's rows, put in link order with the plain ones below
+    spans: dict[int, tuple[int, int]] = {}
+    for i in todo[~plain].tolist():
+        start = len(sink.actions)
+        _emit_one(
+            i,
+            links,
+            rows,
+            tri,
+            sf,
+            mb,
+            sfv,
+            mbv,
+            profile,
+            pol,
+            sink,
+            att_sf,
+            att_mb,
+            link_id,
+            rec,
+            mbox,
+            item,
+            preserve,
+            ical,
+            origin,
+            cat,
+            unsync,
+            fields_all,
+        )
+        spans[i] = (start, len(sink.actions))
+    looped, sink.actions = sink.actions, out
     for i in todo.tolist():
-        case, rule, reason = CASES[int(tri.case[i])]
-        sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
-        ids = {"link_id": link_id[i], "record_id": rec[i], "mailbox": mbox[i], "item_id": item[i]}
-
-        def sf_full(i: int = i, sp: int = sp) -> dict[str, Any]:
-            return {**sfv.fields(sp, fields_all), "categories": [cat]}
-
-        def mb_full(i: int = i, mp: int = mp) -> dict[str, Any]:
-            out = mbv.fields(mp, fields_all)
-            if _str(ical[i]):
-                out["external_id"] = _str(ical[i])
-            if _str(preserve[i]):
-                out["preserve"] = _str(preserve[i])
-            return out
-
-        if case == "both_deleted":
-            sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
-        elif case in ("leave_window_delete", "sf_deleted_delete_item", "downsync_off"):
-            sink.action(
-                MAILBOX,
-                "delete",
-                **ids,
-                rule=rule,
-                reason=reason,
-                step=STEP_REMOVE,
-                before=mbv.fields(mp, fields_all),
-            )
-        elif case == "sf_deleted_uncategorize":
-            _uncategorize(sink, ids, rule, reason, cat, unsync)
-        elif case in ("sf_deleted_restore", "sf_deleted_revert"):
-            op = "restore" if case == "sf_deleted_restore" else "revert_delete"
-            sink.action(
-                SALESFORCE,
-                op,
-                **ids,
-                rule=rule,
-                reason=reason,
-                step=STEP_RECREATE,
-                fields=mb_full(),
-                conflict=op == "restore",
-                winner=MAILBOX if op == "restore" else None,
-            )
-        elif case in ("mb_deleted_restore", "mb_deleted_recreate"):
-            op = "restore" if case == "mb_deleted_restore" else "revert_delete"
-            sink.action(
-                MAILBOX,
-                op,
-                **ids,
-                rule=rule,
-                reason=reason,
-                step=STEP_RECREATE,
-                fields=sf_full(),
-                conflict=op == "restore",
-                winner=SALESFORCE if op == "restore" else None,
-            )
-        elif case == "mb_deleted_attendee":
-            sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
-        elif case == "mb_deleted_delete_record":
-            sink.action(
-                SALESFORCE,
-                "delete",
-                **ids,
-                rule=rule,
-                reason=reason,
-                step=STEP_REMOVE,
-                before=sfv.fields(sp, fields_all),
-            )
-        elif case == "unsync":
-            if not _is_attendee_copy(links, i):  # R-O4: an attendee's unsync removes only its link
-                sink.action(
-                    SALESFORCE,
-                    "delete",
-                    **ids,
-                    rule=rule,
-                    reason=reason,
-                    step=STEP_REMOVE,
-                    before=sfv.fields(sp, fields_all),
-                )
-            _uncategorize(sink, ids, rule, reason, cat, unsync)
-        elif case == "recurring":
-            side = SALESFORCE if sp >= 0 and sf.series[sp] else MAILBOX
-            sink.issue(
-                side,
-                RECURRENCE,
-                "recurring records and series are not synced (R-M6); the link is frozen",
-                record_id=rec[i],
-                mailbox=mbox[i],
-                item_id=item[i],
-            )
-        elif case == "private_suspended":
-            sink.issue(
-                SALESFORCE,
-                PRIVATE_SKIPPED,
-                "the item is private and private_items is skip: "
-                "the link is suspended until it is no longer private (R-P1)",
-                record_id=rec[i],
-                mailbox=mbox[i],
-                item_id=item[i],
-            )
-        elif case in ("pair", "move"):
-            _emit_pair(
-                i,
-                rows,
-                case,
-                ids,
-                tri,
-                sf,
-                mb,
-                sfv,
-                mbv,
-                profile,
-                pol,
-                sink,
-                att_sf.get(i),
-                att_mb.get(i),
-                origin[i],
-                cat,
-                unsync,
-                fields_all,
-            )
+        got = fast.get(i)
+        if got is not None:
+            out.extend(got)
+        else:
+            start, end = spans[i]
+            out.extend(looped[start:end])
 
     # Issues that do not stop the pair being planned.
     for i in np.flatnonzero(tri.no_mailbox & (tri.case >= 0)).tolist():
@@ -400,10 +388,227 @@ def emit_linked(
         )
 
 
+def _emit_one(
+    i: int,
+    links: pd.DataFrame,
+    rows: dict[int, tuple[list[int], list[bool]]],
+    tri: Triage,
+    sf: Side,
+    mb: Side,
+    sfv: Values,
+    mbv: Values,
+    profile: object,
+    pol: str,
+    sink: Sink,
+    att_sf: dict[int, list[str] | None],
+    att_mb: dict[int, list[str] | None],
+    link_id: dict[int, Any],
+    rec: dict[int, Any],
+    mbox: dict[int, Any],
+    item: dict[int, Any],
+    preserve: dict[int, Any],
+    ical: dict[int, Any],
+    origin: dict[int, Any],
+    cat: str | None,
+    unsync: str | None,
+    fields_all: list[str],
+) -> None:
+    """The action rows and issues of one link (every case but the plain updates)."""
+    case, rule, reason = CASES[int(tri.case[i])]
+    sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
+    ids = {"link_id": link_id[i], "record_id": rec[i], "mailbox": mbox[i], "item_id": item[i]}
+
+    def sf_full(i: int = i, sp: int = sp) -> dict[str, Any]:
+        return {**sfv.fields(sp, fields_all), "categories": [cat]}
+
+    def mb_full(i: int = i, mp: int = mp) -> dict[str, Any]:
+        out = mbv.fields(mp, fields_all)
+        if _str(ical[i]):
+            out["external_id"] = _str(ical[i])
+        if _str(preserve[i]):
+            out["preserve"] = _str(preserve[i])
+        return out
+
+    if case == "both_deleted":
+        sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+    elif case in ("leave_window_delete", "sf_deleted_delete_item", "downsync_off"):
+        sink.action(
+            MAILBOX,
+            "delete",
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_REMOVE,
+            before=mbv.fields(mp, fields_all),
+        )
+    elif case == "sf_deleted_uncategorize":
+        _uncategorize(sink, ids, rule, reason, cat, unsync)
+    elif case in ("sf_deleted_restore", "sf_deleted_revert"):
+        op = "restore" if case == "sf_deleted_restore" else "revert_delete"
+        sink.action(
+            SALESFORCE,
+            op,
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_RECREATE,
+            fields=mb_full(),
+            conflict=op == "restore",
+            winner=MAILBOX if op == "restore" else None,
+        )
+    elif case in ("mb_deleted_restore", "mb_deleted_recreate"):
+        op = "restore" if case == "mb_deleted_restore" else "revert_delete"
+        sink.action(
+            MAILBOX,
+            op,
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_RECREATE,
+            fields=sf_full(),
+            conflict=op == "restore",
+            winner=SALESFORCE if op == "restore" else None,
+        )
+    elif case == "mb_deleted_attendee":
+        sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+    elif case == "mb_deleted_delete_record":
+        sink.action(
+            SALESFORCE,
+            "delete",
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_REMOVE,
+            before=sfv.fields(sp, fields_all),
+        )
+    elif case == "unsync":
+        if not _is_attendee_copy(links, i):  # R-O4: an attendee's unsync removes only its link
+            sink.action(
+                SALESFORCE,
+                "delete",
+                **ids,
+                rule=rule,
+                reason=reason,
+                step=STEP_REMOVE,
+                before=sfv.fields(sp, fields_all),
+            )
+        _uncategorize(sink, ids, rule, reason, cat, unsync)
+    elif case == "recurring":
+        side = SALESFORCE if sp >= 0 and sf.series[sp] else MAILBOX
+        sink.issue(
+            side,
+            RECURRENCE,
+            "recurring records and series are not synced (R-M6); the link is frozen",
+            record_id=rec[i],
+            mailbox=mbox[i],
+            item_id=item[i],
+        )
+    elif case == "private_suspended":
+        sink.issue(
+            SALESFORCE,
+            PRIVATE_SKIPPED,
+            "the item is private and private_items is skip: "
+            "the link is suspended until it is no longer private (R-P1)",
+            record_id=rec[i],
+            mailbox=mbox[i],
+            item_id=item[i],
+        )
+    elif case in ("pair", "move"):
+        _emit_pair(
+            i,
+            rows,
+            case,
+            ids,
+            tri,
+            sf,
+            mb,
+            sfv,
+            mbv,
+            profile,
+            pol,
+            sink,
+            att_sf.get(i),
+            att_mb.get(i),
+            origin[i],
+            cat,
+            unsync,
+            fields_all,
+        )
+
+
 def _take(links: pd.DataFrame, column: str, idx: np.ndarray) -> dict[int, Any]:
     if column not in links.columns:
         return dict.fromkeys(idx.tolist())
-    return dict(zip(idx.tolist(), links[column].iloc[idx].tolist(), strict=True))
+    return dict(zip(idx.tolist(), take_list(links[column], idx), strict=True))
+
+
+def _plain_updates(
+    idx: np.ndarray,
+    codes: np.ndarray,
+    tri: Triage,
+    sfv: Values,
+    mbv: Values,
+    pol: str,
+    sink: Sink,
+    link_id: dict[int, Any],
+    rec: dict[int, Any],
+    mbox: dict[int, Any],
+    item: dict[int, Any],
+) -> dict[int, list[tuple[Any, ...]]]:
+    """The update rows of links whose decisions are plain copies (``codes``: F_NONE / F_TO_MB / F_TO_SF
+    per field), keyed by link, in the order ``_emit_pair`` writes them: Salesforce first, then the
+    mailbox. The ``fields`` JSON is assembled from per-value fragments, field by field over all links,
+    and is the same text ``dumps`` gives for the dict ``_emit_pair`` would build."""
+    out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in idx.tolist()}
+    if not len(idx):
+        return out
+    links_of = idx.tolist()
+    per_side = (
+        (
+            SALESFORCE,
+            F_TO_SF,
+            mbv,
+            tri.mb_pos[idx],
+            "R-D2" if pol == M2S else "R-D1",
+            "changed in the mailbox",
+        ),
+        (MAILBOX, F_TO_MB, sfv, tri.sf_pos[idx], "R-D3" if pol == S2M else "R-D1", "changed in Salesforce"),
+    )
+    for side, code, src, src_pos, rule, reason in per_side:
+        hit = codes == code
+        parts: list[list[str]] = [[] for _ in links_of]
+        for j, f in enumerate(FIELD_NAMES):
+            sel = np.flatnonzero(hit[:, j]).tolist()
+            if not sel:
+                continue
+            pos = src_pos[sel].tolist()
+            for c in VALUE_COLUMNS[f]:
+                key = encode(c) + ": "
+                for r, v in zip(sel, src.column(c, pos), strict=True):
+                    if v is not ABSENT:
+                        parts[r].append(key + encode_value(v))
+        for r in np.flatnonzero(hit.any(axis=1)).tolist():
+            i = links_of[r]
+            out[i].append(
+                (
+                    sink.profile_id,
+                    side,
+                    "update",
+                    lid if type(lid := link_id[i]) is int else _int(lid),
+                    r_id if type(r_id := rec[i]) is str else _str(r_id),
+                    box if type(box := mbox[i]) is str else _str(box),
+                    i_id if type(i_id := item[i]) is str else _str(i_id),
+                    "{" + ", ".join(parts[r]) + "}",
+                    None,  # plain updates: the ledger's before comes from apply's read-back (R-A1)
+                    reason,
+                    rule,
+                    False,
+                    None,
+                    "pending",
+                    STEP_UPDATE,
+                )
+            )
+    return out
 
 
 def _column_values(links: pd.DataFrame, column: str, idx: np.ndarray) -> list[object]:

@@ -148,6 +148,7 @@ def classify(
     profile: object,
     ref: pd.Timestamp,
     force_read: np.ndarray | None = None,
+    unavailable: frozenset[str] = frozenset(),
 ) -> Triage:
     n = len(links)
     pol = policy(profile)
@@ -287,6 +288,10 @@ def classify(
         changed, resolved = _mailbox_changed(sf.frame["mailbox"], links["mailbox"], sp)
         no_mailbox = (s == IN_SCOPE) & ~resolved
         movable = (s == IN_SCOPE) & changed & (downsync or pol == S2M)
+        if unavailable:
+            # R-X6: nothing is created in an unavailable mailbox; the move waits, the old link stays.
+            target = gather(sf.frame["mailbox"].astype("object").to_numpy(object), sp, None)
+            movable &= ~pd.Series(target, dtype="object").isin(unavailable).to_numpy(bool)
         m_att = np.zeros(n, bool)
         if "attendees" in mb.frame.columns and len(mb.frame):
             m_att = gather(mb.frame["attendees"].list.len().fillna(0).to_numpy("int64") > 0, mp, False)

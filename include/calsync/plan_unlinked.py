@@ -80,19 +80,19 @@ def plan_unlinked(
     cat, unsync = item_category(profile), unsync_category(profile)
     fields_all = synced_fields(profile)
     s_ok = ~sf_linked & (sf.presence == IN_SCOPE) & ~sf.quarantined
-    # R-S3: an unlinked item is in scope only with calsync's category (when the categories were read).
-    m_ok = (
-        ~mb_linked
-        & (mb.presence == IN_SCOPE)
-        & ~mb.quarantined
-        & ~(mb.categories_known & ~mb.has_item_category)
-    )
+    m_base = ~mb_linked & (mb.presence == IN_SCOPE) & ~mb.quarantined
     if claimed_records and len(sf.frame):
         s_ok &= ~sf.frame["record_id"].isin(claimed_records).to_numpy(bool)  # R-O2
     if claimed_items and len(mb.frame):
-        m_ok &= ~mb.frame["item_id"].isin(claimed_items).to_numpy(bool)
+        m_base &= ~mb.frame["item_id"].isin(claimed_items).to_numpy(bool)
     if unavailable and len(mb.frame):
-        m_ok &= ~mb.frame["mailbox"].isin(unavailable).to_numpy(bool)  # R-X6
+        m_base &= ~mb.frame["mailbox"].isin(unavailable).to_numpy(bool)  # R-X6
+    # R-S3: an unlinked item is in scope only with calsync's category (when the categories were read).
+    m_ok = m_base & ~(mb.categories_known & ~mb.has_item_category)
+    # R-O3: "a session never creates a record or item for a pair that a stamp joins": an item stamped by
+    # this profile is joined by its stamp even when its category was removed (the category is then put
+    # back, R-X3); it is used for the stamp join only, never adopted or upsynced.
+    stamped_only = m_base & ~m_ok & ~mb.series & ~mb.has_unsync & _own_stamp(mb.frame, pid)
     s_idx, m_idx = np.flatnonzero(s_ok), np.flatnonzero(m_ok)
 
     # R-M6: one issue per series, nothing synced.
@@ -156,9 +156,12 @@ def plan_unlinked(
         left = left[~missing]
     if unavailable:
         left = left[~left["target"].isin(unavailable)]
+    cat_ok = np.concatenate([np.ones(len(m_idx), bool), np.zeros(int(stamped_only.sum()), bool)])
+    m_idx = np.concatenate([m_idx, np.flatnonzero(stamped_only)]).astype("int64")
     right = pd.DataFrame(
         {
             "rm": m_idx,
+            "cat_ok": cat_ok,
             "target": _col(mb.frame, "mailbox", m_idx).astype("object"),
             "item_id": _col(mb.frame, "item_id", m_idx).astype("object"),
             "stamp_record": _col(mb.frame, "record_id", m_idx).astype("object"),
@@ -189,14 +192,14 @@ def plan_unlinked(
         (
             "R-O3",
             left[left["external_id"].notna()],
-            right.rename(columns={"ical_uid": "external_id"}),
+            right[right["cat_ok"]].rename(columns={"ical_uid": "external_id"}),
             ["external_id", "target"],
         ),
         # R-S7: records with no key: equal subject and the same start and end, same mailbox.
         (
             "R-S7",
             left[left["external_id"].isna() & left["start"].notna()],
-            right[right["start"].notna()],
+            right[right["start"].notna() & right["cat_ok"]],
             ["subj", "start", "end", "target"],
         ),
     )
@@ -309,8 +312,18 @@ def plan_unlinked(
                 reason="created in Salesforce: downsynced",
             )
     if pol in (TWO_WAY, M2S):
-        _upsync_creates(right[~right["rm"].isin(done_r)], mb, mbv, profile, pol, sink, fields_all)
+        todo_r = right[~right["rm"].isin(done_r) & right["cat_ok"]]
+        _upsync_creates(todo_r, mb, mbv, profile, pol, sink, fields_all)
     return Matched(pseudo, sp, mp)
+
+
+def _own_stamp(frame: pd.DataFrame, pid: str) -> np.ndarray:
+    """Rows whose stamp names a record of this profile (R-M8)."""
+    if not len(frame) or "stamp" not in frame.columns or "record_id" not in frame.columns:
+        return np.zeros(len(frame), bool)
+    stamp = frame["stamp"].astype("object")
+    owner = stamp.str.split("|").str[0]
+    return (frame["record_id"].notna() & stamp.notna() & (owner == pid)).to_numpy(bool)
 
 
 def _stamp_side(frame: pd.DataFrame, mode: str) -> pd.DataFrame:

@@ -623,3 +623,28 @@ def test_dirty_link_without_rows_is_read_by_id() -> None:
     w.links[0]["dirty"] = True
     r = w.plan(only_sf=set(), only_mb=set())
     assert sorted(r.needs_read["side"]) == [MAILBOX, SALESFORCE] and list(r.dirty_link_ids) == [1]
+
+
+# --- found by tests/property/test_planner_matches_model.py (docs/planner-vs-model.md) ------------------
+
+
+def test_stamp_joins_an_item_whose_category_was_removed_and_nothing_is_duplicated() -> None:
+    # R-O3: "a session never creates a record or item for a pair that a stamp ... joins" (lost state store
+    # after the user removed the opt-in category): the stamp joins, the category is put back (R-X3).
+    w = World(event_profile())
+    w.record("a01")
+    w.item("i01", categories=["Blue"])
+    w.mb["i01"].update(stamp="events|a01|salesforce", record_id="a01")
+    r = w.plan()
+    assert ops(r) == [(MAILBOX, "link", "R-O3"), (MAILBOX, "restore_category", "R-X3")]
+    w.apply(r)
+    assert len(w.mb) == 1 and ops(w.plan()) == []
+
+
+def test_no_move_into_an_unavailable_mailbox() -> None:
+    # R-X6 / R-C4: nothing is created in a mailbox that cannot be read; the move waits, the link stays.
+    w = World(event_profile())
+    w.pair("a01", "i01", A)
+    w.sf["a01"]["mailbox"] = B
+    assert ops(w.plan(unavailable_mailboxes=frozenset({B}))) == []
+    assert (MAILBOX, "create", "R-C4") in ops(w.plan())
