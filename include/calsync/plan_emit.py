@@ -443,31 +443,22 @@ def _emit_one(
         )
     elif case == "sf_deleted_uncategorize":
         _uncategorize(sink, ids, rule, reason, cat, unsync)
-    elif case in ("sf_deleted_restore", "sf_deleted_revert"):
-        op = "restore" if case == "sf_deleted_restore" else "revert_delete"
+    elif case in ("sf_deleted_restore", "sf_deleted_revert", "mb_deleted_restore", "mb_deleted_recreate"):
+        # The deleted side is re-created from the other one: a `restore` when that side was edited
+        # (R-D6, a conflict the surviving side won), a `revert_delete` under a one-way policy.
+        gone = SALESFORCE if case.startswith("sf_") else MAILBOX
+        survivor = MAILBOX if gone == SALESFORCE else SALESFORCE
+        op = "restore" if case.endswith("_restore") else "revert_delete"
         sink.action(
-            SALESFORCE,
+            gone,
             op,
             **ids,
             rule=rule,
             reason=reason,
             step=STEP_RECREATE,
-            fields=mb_full(),
+            fields=mb_full() if gone == SALESFORCE else sf_full(),
             conflict=op == "restore",
-            winner=MAILBOX if op == "restore" else None,
-        )
-    elif case in ("mb_deleted_restore", "mb_deleted_recreate"):
-        op = "restore" if case == "mb_deleted_restore" else "revert_delete"
-        sink.action(
-            MAILBOX,
-            op,
-            **ids,
-            rule=rule,
-            reason=reason,
-            step=STEP_RECREATE,
-            fields=sf_full(),
-            conflict=op == "restore",
-            winner=SALESFORCE if op == "restore" else None,
+            winner=survivor if op == "restore" else None,
         )
     elif case == "mb_deleted_attendee":
         sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
