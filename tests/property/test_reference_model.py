@@ -45,14 +45,30 @@ def at(hours: float, length: float = 1.0, all_day: bool = False) -> When:
 
 
 def sf_fields(subject: str = "Demo", hours: float = 24, **kw: Any) -> dict[str, Any]:
-    base = {"subject": subject, "body": "agenda", "location": "Room 1", "when": at(hours), "show_as": "Busy",
-            "reminder": 15, "sensitivity": "normal", "attendees": frozenset()}
+    base = {
+        "subject": subject,
+        "body": "agenda",
+        "location": "Room 1",
+        "when": at(hours),
+        "show_as": "Busy",
+        "reminder": 15,
+        "sensitivity": "normal",
+        "attendees": frozenset(),
+    }
     return base | kw
 
 
 def mb_fields(subject: str = "Demo", hours: float = 24, **kw: Any) -> dict[str, Any]:
-    base = {"subject": subject, "body": "<p>agenda</p>", "location": "Room 1", "when": at(hours),
-            "show_as": "busy", "reminder": 15, "sensitivity": "normal", "attendees": frozenset()}
+    base = {
+        "subject": subject,
+        "body": "<p>agenda</p>",
+        "location": "Room 1",
+        "when": at(hours),
+        "show_as": "busy",
+        "reminder": 15,
+        "sensitivity": "normal",
+        "attendees": frozenset(),
+    }
     return base | kw
 
 
@@ -60,18 +76,42 @@ def new_world(*mailboxes: str) -> World:
     return World(mailboxes={m: {} for m in (mailboxes or (ANN, BOB))})
 
 
-def add_record(w: World, rid: str = "r1", owner: str | None = ANN, sobject: str = "Event",
-               minutes: int = 0, **fields: Any) -> Record:
-    r = Record(id=rid, sobject=sobject, fields=sf_fields(**fields), owner_mailbox=owner,
-               last_modified=T0 - timedelta(minutes=minutes), preserve={"WhoId": "003A", "WhatId": "006B"})
+def add_record(
+    w: World,
+    rid: str = "r1",
+    owner: str | None = ANN,
+    sobject: str = "Event",
+    minutes: int = 0,
+    **fields: Any,
+) -> Record:
+    r = Record(
+        id=rid,
+        sobject=sobject,
+        fields=sf_fields(**fields),
+        owner_mailbox=owner,
+        last_modified=T0 - timedelta(minutes=minutes),
+        preserve={"WhoId": "003A", "WhatId": "006B"},
+    )
     w.records[rid] = r
     return r
 
 
-def add_item(w: World, mailbox: str = ANN, iid: str = "i1", categories: tuple[str, ...] = ("Salesforce",),
-             uid: str = "uid-x", **fields: Any) -> Item:
-    item = Item(mailbox=mailbox, id=iid, fields=mb_fields(**fields), categories=frozenset(categories),
-                ical_uid=uid, last_modified=T0)
+def add_item(
+    w: World,
+    mailbox: str = ANN,
+    iid: str = "i1",
+    categories: tuple[str, ...] = ("Salesforce",),
+    uid: str = "uid-x",
+    **fields: Any,
+) -> Item:
+    item = Item(
+        mailbox=mailbox,
+        id=iid,
+        fields=mb_fields(**fields),
+        categories=frozenset(categories),
+        ical_uid=uid,
+        last_modified=T0,
+    )
     w.mailboxes[mailbox][iid] = item
     return item
 
@@ -193,8 +233,13 @@ def test_r_d4_revert_even_when_authoritative_side_changed_the_same_field() -> No
 
 
 def test_r_m1_r_m3_custom_object_lands_with_its_own_category() -> None:
-    p = Profile(id="milestones", kind="object", sobject="Project_Milestone__c", label="Project Milestone",
-                direction="salesforce_to_mailbox")
+    p = Profile(
+        id="milestones",
+        kind="object",
+        sobject="Project_Milestone__c",
+        label="Project Milestone",
+        direction="salesforce_to_mailbox",
+    )
     w = new_world()
     add_record(w, sobject="Project_Milestone__c")
     w2, actions = session(w, p)
@@ -544,25 +589,154 @@ def test_r_o4_own_address_and_owner_are_never_attendees_for_r_p2() -> None:
     assert session(w, TWO_WAY)[1] == []
 
 
+def test_r_x6_r_c4_no_move_while_the_old_mailbox_is_unavailable() -> None:
+    """D14 / N30: the new item of a move is part of planning the old link, so it waits for that mailbox."""
+    w, rid, iid = synced_pair(TWO_WAY)
+    w.records[rid].owner_mailbox = BOB
+    down = ctx(unavailable_mailboxes=frozenset({ANN}))
+    assert plan_session(w, TWO_WAY, down) == []  # no create in BOB, nothing on the old link
+    w2, _ = session(w, TWO_WAY, down)
+    assert w2.mailboxes[BOB] == {} and [lk.mailbox for lk in w2.links] == [ANN]
+    w3, actions = session(w2, TWO_WAY)  # ANN readable again: now the move happens
+    assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+    assert w3.mailboxes[ANN] == {} and [lk.mailbox for lk in w3.links] == [BOB]
+    # the new mailbox's copy of the event is neither adopted nor upsynced meanwhile (no duplicate)
+    w = new_world()
+    add_record(w)  # no CalSync_Event_Id__c: adopted by subject and time (R-S7)
+    add_item(w, ANN, "a1", uid="uid-a")
+    w, _ = session(w, TWO_WAY)
+    w.records["r1"].owner_mailbox = BOB
+    add_item(w, BOB, "b1", uid="uid-b")
+    w2, actions = session(w, TWO_WAY, down)
+    assert actions == [] and len(w2.records) == 1
+    w3, actions = session(w2, TWO_WAY)
+    assert ops(actions) == [
+        (MAILBOX, "link", "R-S7"),
+        (MAILBOX, "uncategorize", "R-C4"),
+        (MAILBOX, "stamp", "R-M8"),
+    ]
+    assert len(w3.records) == 1 and [(lk.mailbox, lk.item_id) for lk in w3.links] == [(BOB, "b1")]
+    # the same when only the old item's read by id failed (R-C3, N4)
+    w, rid, iid = synced_pair(TWO_WAY)
+    w.records[rid].owner_mailbox = BOB
+    assert plan_session(w, TWO_WAY, ctx(unreadable_items=frozenset({(ANN, iid)}))) == []
+
+
+def test_r_p1_r_c4_no_move_while_the_link_is_suspended() -> None:
+    """D16 / N31: nothing is created for a suspended link on either side; it moves once it resumes."""
+    for p in (TWO_WAY, UP):
+        w, rid, iid = synced_pair(p)
+        touch_item(w, ANN, iid, sensitivity="private")
+        w.records[rid].owner_mailbox = BOB
+        w2, actions = session(w, p)
+        assert actions == [] and w2.mailboxes[BOB] == {}
+        touch_item(w2, ANN, iid, minutes=40, sensitivity="normal")
+        w3, actions = session(w2, p)
+        assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+        assert w3.mailboxes[ANN] == {} and [lk.mailbox for lk in w3.links] == [BOB]
+
+
+def test_r_d2_r_c4_move_reverts_salesforce_edits_first() -> None:
+    """D13 / N32: under mailbox_to_salesforce the record's Salesforce edits are reverted (R-D2) and the
+    item's edits go up, then the move carries the mailbox values (R-C4, R-D5); the owner is not reverted."""
+    w, rid, iid = synced_pair(UP)
+    touch_record(w, rid, subject="Edited in Salesforce", location="Room SF")
+    touch_item(w, ANN, iid, reminder=30)  # fields the mailbox changed go up as usual
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, UP)
+    assert ops(actions) == [(SALESFORCE, "revert_update", "R-D2")] * 2 + [
+        (SALESFORCE, "update", "R-D2"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    reverts = [a for a in actions if a.operation == "revert_update"]
+    assert [(a.fields, a.before) for a in reverts] == [
+        ({"subject": "Demo"}, {"subject": "Edited in Salesforce"}),
+        ({"location": "Room 1"}, {"location": "Room SF"}),
+    ]
+    create = next(a for a in actions if a.operation == "create")
+    assert (create.fields["subject"], create.fields["location"], create.fields["reminder"]) == (
+        "Demo",
+        "Room 1",
+        30,
+    )
+    r = w2.records[rid]
+    assert (r.fields["subject"], r.fields["location"], r.fields["reminder"], r.owner_mailbox) == (
+        "Demo",
+        "Room 1",
+        30,
+        BOB,
+    )
+    (link,) = w2.links
+    assert link.mailbox == BOB and link.origin == SALESFORCE and w2.mailboxes[ANN] == {}
+    # a mailbox-originated old item is kept, uncategorized (R-X1 delete_appointments), after the reverts
+    w = new_world()
+    add_item(w, subject="From Outlook")
+    w, _ = session(w, UP)
+    (link,) = w.links
+    touch_record(w, link.record_id, subject="Edited in Salesforce")
+    w.records[link.record_id].owner_mailbox = BOB
+    w2, actions = session(w, UP)
+    assert ops(actions) == [
+        (SALESFORCE, "revert_update", "R-D2"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "uncategorize", "R-C4"),
+    ]
+    (new_item,) = w2.mailboxes[BOB].values()
+    assert new_item.fields["subject"] == "From Outlook"
+
+
+def test_r_d6_mailbox_delete_against_salesforce_edit_restores_under_downsync_false() -> None:
+    """D15 / N33: R-X4 does not stop R-D6: a mailbox-created item deleted while its record was edited is
+    restored (keeping origin mailbox), not the record deleted by R-X2, and R-X4 does not then delete it."""
+    p = replace(TWO_WAY, downsync=False)
+    w = new_world()
+    add_item(w, subject="From Outlook")
+    w, _ = session(w, p)
+    (link,) = w.links
+    rid, iid = link.record_id, link.item_id
+    touch_record(w, rid, subject="Edited in Salesforce")
+    del w.mailboxes[ANN][iid]
+    w2, actions = session(w, p)  # session(): a second run plans nothing (no R-X4 delete either)
+    assert ops(actions) == [(MAILBOX, "restore", "R-D6")] and actions[0].conflict
+    assert actions[0].fields["stamp"] == f"events|{rid}|{MAILBOX}"
+    (link,) = w2.links
+    assert link.origin == MAILBOX and not w2.records[rid].deleted
+    assert w2.mailboxes[ANN][link.item_id].fields["subject"] == "Edited in Salesforce"
+
+
 # --- (b) random histories --------------------------------------------------------------------------------
 
 MAILBOXES = (ANN, BOB)
 SUBJECTS = st.sampled_from(["Demo", "Review", "Lunch", "Call"])
-PROFILES = st.sampled_from([
-    TWO_WAY, UP, DOWN, replace(TWO_WAY, conflict_winner="salesforce"), replace(TWO_WAY, downsync=False),
-    replace(TWO_WAY, salesforce_deletion="keep"), replace(TWO_WAY, salesforce_deletion="delete"),
-    replace(TWO_WAY, private_items="sync"), replace(UP, private_items="sync_without_flag"),
-    replace(TWO_WAY, on_leave_window="delete_salesforce_created", conflict_winner="mailbox"),
-])
+PROFILES = st.sampled_from(
+    [
+        TWO_WAY,
+        UP,
+        DOWN,
+        replace(TWO_WAY, conflict_winner="salesforce"),
+        replace(TWO_WAY, downsync=False),
+        replace(TWO_WAY, salesforce_deletion="keep"),
+        replace(TWO_WAY, salesforce_deletion="delete"),
+        replace(TWO_WAY, private_items="sync"),
+        replace(UP, private_items="sync_without_flag"),
+        replace(TWO_WAY, on_leave_window="delete_salesforce_created", conflict_winner="mailbox"),
+    ]
+)
 FIELD_EDITS = st.sampled_from(["subject", "location", "when", "reminder", "body", "show_as", "attendees"])
 
 
 def _value(name: str, side: str, n: int) -> Any:
     people = ["x@o.org", "y@o.org", "z@o.org"]
-    sf = {"subject": ["Demo", "Review", "Lunch"][n % 3], "location": f"Room {n % 3}",
-          "when": at(24 + 2 * (n % 3)), "reminder": [None, 15, 30][n % 3], "body": f"text {n % 3}",
-          "show_as": ["Free", "Busy", "OutOfOffice"][n % 3],
-          "attendees": frozenset(people[: n % 3]) | (frozenset({people[2]}) if n % 4 == 3 else frozenset())}
+    sf = {
+        "subject": ["Demo", "Review", "Lunch"][n % 3],
+        "location": f"Room {n % 3}",
+        "when": at(24 + 2 * (n % 3)),
+        "reminder": [None, 15, 30][n % 3],
+        "body": f"text {n % 3}",
+        "show_as": ["Free", "Busy", "OutOfOffice"][n % 3],
+        "attendees": frozenset(people[: n % 3]) | (frozenset({people[2]}) if n % 4 == 3 else frozenset()),
+    }
     value = sf[name]
     if side == MAILBOX:
         value = convert(name, value, MAILBOX)
@@ -593,9 +767,14 @@ class SyncMachine(RuleBasedStateMachine):
     def sf_create(self, subject: str, owner: str, hours: int) -> None:
         self.counter += 1
         rid = f"p{self.counter}"
-        self.world.records[rid] = Record(id=rid, sobject="Event", fields=sf_fields(subject, 24 + hours),
-                                         owner_mailbox=owner, last_modified=self.tick(),
-                                         preserve={"WhoId": f"003{self.counter}", "WhatId": None})
+        self.world.records[rid] = Record(
+            id=rid,
+            sobject="Event",
+            fields=sf_fields(subject, 24 + hours),
+            owner_mailbox=owner,
+            last_modified=self.tick(),
+            preserve={"WhoId": f"003{self.counter}", "WhatId": None},
+        )
 
     def live_records(self) -> list[Record]:
         return sorted((r for r in self.world.records.values() if not r.deleted), key=lambda r: r.id)
@@ -620,15 +799,21 @@ class SyncMachine(RuleBasedStateMachine):
         r.last_modified = self.tick()
 
     # -- people in mailboxes
-    @rule(mailbox=st.sampled_from(MAILBOXES), subject=SUBJECTS, hours=st.integers(-2, 4),
-          private=st.booleans())
+    @rule(
+        mailbox=st.sampled_from(MAILBOXES), subject=SUBJECTS, hours=st.integers(-2, 4), private=st.booleans()
+    )
     def mb_create(self, mailbox: str, subject: str, hours: int, private: bool) -> None:
         self.counter += 1
         iid = f"u{self.counter}"
         fields = mb_fields(subject, 24 + hours, sensitivity="private" if private else "normal")
-        self.world.mailboxes[mailbox][iid] = Item(mailbox=mailbox, id=iid, fields=fields,
-                                                  categories=frozenset({"Salesforce"}),
-                                                  ical_uid=f"uid-u{self.counter}", last_modified=self.tick())
+        self.world.mailboxes[mailbox][iid] = Item(
+            mailbox=mailbox,
+            id=iid,
+            fields=fields,
+            categories=frozenset({"Salesforce"}),
+            ical_uid=f"uid-u{self.counter}",
+            last_modified=self.tick(),
+        )
 
     def items(self) -> list[Item]:
         return [i for m in MAILBOXES for i in sorted(self.world.mailboxes[m].values(), key=lambda i: i.id)]
@@ -670,9 +855,15 @@ class SyncMachine(RuleBasedStateMachine):
             others = frozenset({BOB, CAT} - {mailbox}) | ({ANN} if mailbox != ANN else frozenset())
             iid = f"m{self.counter}{mailbox[0]}"
             self.world.mailboxes[mailbox][iid] = Item(
-                mailbox=mailbox, id=iid, fields=mb_fields(subject, 24 + hours, attendees=others),
-                categories=frozenset({"Salesforce"}), ical_uid=uid, last_modified=self.tick(),
-                is_organizer=mailbox == organizer, organizer=organizer)
+                mailbox=mailbox,
+                id=iid,
+                fields=mb_fields(subject, 24 + hours, attendees=others),
+                categories=frozenset({"Salesforce"}),
+                ical_uid=uid,
+                last_modified=self.tick(),
+                is_organizer=mailbox == organizer,
+                organizer=organizer,
+            )
 
     def linked(self) -> list[tuple[Record, Item]]:
         out = []
@@ -683,9 +874,14 @@ class SyncMachine(RuleBasedStateMachine):
         return out
 
     @precondition(lambda self: self.linked())
-    @rule(data=st.data(), name=FIELD_EDITS, n=st.integers(0, 11), m=st.integers(0, 11),
-          who=st.sampled_from(["sf", "mb", "both", "sf_delete_mb_edit", "mb_delete_sf_edit"]),
-          and_sync=st.booleans())
+    @rule(
+        data=st.data(),
+        name=FIELD_EDITS,
+        n=st.integers(0, 11),
+        m=st.integers(0, 11),
+        who=st.sampled_from(["sf", "mb", "both", "sf_delete_mb_edit", "mb_delete_sf_edit"]),
+        and_sync=st.booleans(),
+    )
     def edit_linked(self, data: st.DataObject, name: str, n: int, m: int, who: str, and_sync: bool) -> None:
         """Edits and deletes aimed at linked pairs, so that merges, conflicts and reverts happen often."""
         r, i = data.draw(st.sampled_from(self.linked()))
@@ -719,6 +915,8 @@ class SyncMachine(RuleBasedStateMachine):
         c = replace(self.ctx(), unavailable_mailboxes=frozenset({mailbox}))
         actions = plan_session(self.world, self.profile, c)
         assert all(a.mailbox != mailbox for a in actions)
+        held = {lk.record_id for lk in self.world.links if lk.mailbox == mailbox}
+        assert not [a for a in actions if a.rule == "R-C4" and a.record_id in held], "N30: a move waits"
         self.world = apply(self.world, actions, self.profile, c)
 
     @rule(profile=PROFILES)
@@ -808,7 +1006,10 @@ class SyncMachine(RuleBasedStateMachine):
 # A CI profile for this machine only (not loaded globally, so other tests keep their own settings):
 # ~100 histories of up to 50 steps run in a few seconds; a local stress run can raise max_examples.
 settings.register_profile(
-    "reference_model_ci", max_examples=100, stateful_step_count=50, deadline=None,
+    "reference_model_ci",
+    max_examples=100,
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SyncMachine.TestCase.settings = settings.get_profile("reference_model_ci")

@@ -100,7 +100,25 @@ def run_session(world: World, profile: Any, ctx: Context) -> tuple[World, list[A
 
 
 __all__ = [
-    "PLANNED", "SKIPPED", "Action", "Categories", "Context", "Item", "Link", "MailboxResolution", "Profile",
-    "Record", "When", "Window", "World", "apply", "common", "convert", "fields_for", "in_window",
-    "make_stamp", "plan_session", "run_session",
+    "PLANNED",
+    "SKIPPED",
+    "Action",
+    "Categories",
+    "Context",
+    "Item",
+    "Link",
+    "MailboxResolution",
+    "Profile",
+    "Record",
+    "When",
+    "Window",
+    "World",
+    "apply",
+    "common",
+    "convert",
+    "fields_for",
+    "in_window",
+    "make_stamp",
+    "plan_session",
+    "run_session",
 ]

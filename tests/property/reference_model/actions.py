@@ -47,5 +47,11 @@ class Action:
 
     def key(self) -> tuple[Any, ...]:
         """What R-S4 says must match between two plans: side, operation, record, item, fields, values."""
-        return (self.side, self.operation, self.record_id, self.mailbox, self.item_id,
-                tuple(sorted((k, repr(v)) for k, v in self.fields.items())))
+        return (
+            self.side,
+            self.operation,
+            self.record_id,
+            self.mailbox,
+            self.item_id,
+            tuple(sorted((k, repr(v)) for k, v in self.fields.items())),
+        )

@@ -43,9 +43,16 @@ def _reset_baselines(w: World, link: Link, only_agreeing: bool = False) -> None:
 def _new_record(w: World, a: Action, now: Any) -> Record:
     synced = {k: v for k, v in a.fields.items() if k in FIELD_NAMES}
     preserve = {k: v for k, v in a.fields.items() if k not in FIELD_NAMES and k not in _SF_EXTRA}
-    r = Record(id=w.new_id("r"), sobject=a.fields["sobject"], fields=synced,
-               owner_mailbox=a.fields["owner_mailbox"], last_modified=now, last_modified_by="calsync",
-               external_id=a.fields.get("CalSync_Event_Id__c"), preserve=preserve)
+    r = Record(
+        id=w.new_id("r"),
+        sobject=a.fields["sobject"],
+        fields=synced,
+        owner_mailbox=a.fields["owner_mailbox"],
+        last_modified=now,
+        last_modified_by="calsync",
+        external_id=a.fields.get("CalSync_Event_Id__c"),
+        preserve=preserve,
+    )
     w.records[r.id] = r
     return r
 
@@ -53,9 +60,16 @@ def _new_record(w: World, a: Action, now: Any) -> Record:
 def _new_item(w: World, a: Action, record_id: str, origin: str, now: Any) -> Item:
     assert a.mailbox is not None
     synced = {k: v for k, v in a.fields.items() if k in FIELD_NAMES}
-    item = Item(mailbox=a.mailbox, id=w.new_id(f"{a.mailbox.split('@')[0]}-i"), fields=synced,
-                categories=frozenset(a.fields.get("categories", ())), ical_uid=w.new_id("uid-"),
-                last_modified=now, stamp=make_stamp(a.profile_id, record_id, origin), is_organizer=True)
+    item = Item(
+        mailbox=a.mailbox,
+        id=w.new_id(f"{a.mailbox.split('@')[0]}-i"),
+        fields=synced,
+        categories=frozenset(a.fields.get("categories", ())),
+        ical_uid=w.new_id("uid-"),
+        last_modified=now,
+        stamp=make_stamp(a.profile_id, record_id, origin),
+        is_organizer=True,
+    )
     w.mailboxes.setdefault(a.mailbox, {})[item.id] = item
     return item
 
@@ -69,8 +83,9 @@ def _apply_one(w: World, a: Action, now: Any) -> None:
         r = w.records[a.record_id]
         if r.external_id is None:
             r.external_id = item.ical_uid  # N13: the create also sets CalSync_Event_Id__c (R-M5)
-        new = Link(a.profile_id, r.id, item.mailbox, item.id, a.origin or SALESFORCE,
-                   preserve=dict(r.preserve))
+        new = Link(
+            a.profile_id, r.id, item.mailbox, item.id, a.origin or SALESFORCE, preserve=dict(r.preserve)
+        )
         w.links.append(new)
         _reset_baselines(w, new)
     elif op == "create" and side == SALESFORCE:
@@ -136,8 +151,15 @@ def _apply_one(w: World, a: Action, now: Any) -> None:
         assert a.record_id is not None and a.mailbox is not None and a.item_id is not None
         r = w.records[a.record_id]
         assert a.item_id in w.mailboxes[a.mailbox]
-        new = Link(a.profile_id, a.record_id, a.mailbox, a.item_id, a.origin or MAILBOX,
-                   preserve=dict(r.preserve), is_organizer_copy=a.organizer_copy)
+        new = Link(
+            a.profile_id,
+            a.record_id,
+            a.mailbox,
+            a.item_id,
+            a.origin or MAILBOX,
+            preserve=dict(r.preserve),
+            is_organizer_copy=a.organizer_copy,
+        )
         w.links.append(new)
         _reset_baselines(w, new, only_agreeing=True)  # R-O3: differing fields have no baseline
     elif op == "unlink":
@@ -147,8 +169,9 @@ def _apply_one(w: World, a: Action, now: Any) -> None:
         raise AssertionError(f"unknown operation {op}")
 
 
-def apply(world: World, actions: list[Action], profile: Any = None, ctx: Context | None = None,
-          close: bool = True) -> World:
+def apply(
+    world: World, actions: list[Action], profile: Any = None, ctx: Context | None = None, close: bool = True
+) -> World:
     """A new world with the planned actions performed in order (skipped ones are not), as the APIs would.
 
     With `profile` and `ctx`, the session is also closed (`close=True`): for every readable link of the

@@ -71,8 +71,12 @@ def targets(world: World, profile: Any, record: Record) -> list[str]:
 
 def record_matches(profile: Any, record: Record, ctx: Context) -> bool:
     """R-O2: of the profile's object, passes its filter, in its window (R-S2)."""
-    return (record.sobject == profile.sobject and record.passes_filter and not record.deleted
-            and in_window(record.fields.get("when"), profile, ctx.reference_time))
+    return (
+        record.sobject == profile.sobject
+        and record.passes_filter
+        and not record.deleted
+        and in_window(record.fields.get("when"), profile, ctx.reference_time)
+    )
 
 
 def claimed_by_other(world: World, profile: Any, record: Record, ctx: Context) -> bool:
@@ -119,8 +123,9 @@ def mailbox_fields_from(record: Record, profile: Any) -> dict[str, Any]:
 
 
 def salesforce_fields_from(item: Item, profile: Any) -> dict[str, Any]:
-    return {f: convert(f, item.fields.get(f), SALESFORCE, profile.private_items)
-            for f in fields_for(profile.kind)}
+    return {
+        f: convert(f, item.fields.get(f), SALESFORCE, profile.private_items) for f in fields_for(profile.kind)
+    }
 
 
 # --- one pass ----------------------------------------------------------------------------------------
@@ -130,8 +135,14 @@ class Pass:
     """The decisions of one pass over a world. `blocked_scopes`: mailboxes (or "*") whose deletes are
     blocked by the guard (R-X6); `skipped_links`: links whose decision was skipped in an earlier pass."""
 
-    def __init__(self, world: World, profile: Any, ctx: Context, blocked_scopes: set[str],
-                 skipped_links: set[tuple[str, str, str]]) -> None:
+    def __init__(
+        self,
+        world: World,
+        profile: Any,
+        ctx: Context,
+        blocked_scopes: set[str],
+        skipped_links: set[tuple[str, str, str]],
+    ) -> None:
         self.w, self.p, self.ctx = world, profile, ctx
         self.blocked_scopes, self.skipped_links = blocked_scopes, skipped_links
         self.actions: list[Action] = []
@@ -178,13 +189,24 @@ class Pass:
     def meeting_kept_elsewhere(self, r: Record, tgts: list[str]) -> bool:
         """R-C4: a meeting whose owner changed keeps its item and link (OWNER_NOT_ORGANIZER): the record
         gets no second upsynced link; other copies of the meeting link to it as attendees' copies (N9)."""
-        return any(lk.record_id == r.id and lk.profile_id == self.p.id and lk.mailbox not in tgts
-                   and lk.is_organizer_copy and self.link_is_meeting(lk) for lk in self.w.links)
+        return any(
+            lk.record_id == r.id
+            and lk.profile_id == self.p.id
+            and lk.mailbox not in tgts
+            and lk.is_organizer_copy
+            and self.link_is_meeting(lk)
+            for lk in self.w.links
+        )
 
     def record_eligible(self, r: Record) -> bool:
-        return (r.valid and not r.recurring and r.fields.get("when") is not None
-                and record_matches(self.p, r, self.ctx) and not claimed_by_other(self.w, self.p, r, self.ctx)
-                and r.id not in self.ctx.unreadable_records)
+        return (
+            r.valid
+            and not r.recurring
+            and r.fields.get("when") is not None
+            and record_matches(self.p, r, self.ctx)
+            and not claimed_by_other(self.w, self.p, r, self.ctx)
+            and r.id not in self.ctx.unreadable_records
+        )
 
     def item_in_scope(self, item: Item, stamped_ok: bool = False) -> bool:
         """R-S3: an unlinked item carries the profile's category (N12: or this profile's stamp)."""
@@ -202,8 +224,11 @@ class Pass:
             if mailbox in self.ctx.unavailable_mailboxes:
                 continue
             records = self.candidate_records(mailbox)
-            items = [i for i in sorted(self.w.mailboxes[mailbox].values(), key=lambda i: i.id)
-                     if self.item_in_scope(i, stamped_ok=True)]
+            items = [
+                i
+                for i in sorted(self.w.mailboxes[mailbox].values(), key=lambda i: i.id)
+                if self.item_in_scope(i, stamped_ok=True)
+            ]
             strong: dict[tuple[str, str], str] = {}  # (record, item) -> rule, for stamp / key joins
             weak: set[tuple[str, str]] = set()
             for r in records:
@@ -213,18 +238,25 @@ class Pass:
                     key_join = r.external_id is not None and r.external_id == i.ical_uid
                     if stamp_join or key_join:
                         strong[(r.id, i.id)] = "R-O3"
-                    elif (r.external_id is None and self.p.item_category in i.categories
-                          and fold_subject(r.fields.get("subject")) == fold_subject(i.fields.get("subject"))
-                          and r.fields["when"].start == i.fields["when"].start
-                          and r.fields["when"].end == i.fields["when"].end):
+                    elif (
+                        r.external_id is None
+                        and self.p.item_category in i.categories
+                        and fold_subject(r.fields.get("subject")) == fold_subject(i.fields.get("subject"))
+                        and r.fields["when"].start == i.fields["when"].start
+                        and r.fields["when"].end == i.fields["when"].end
+                    ):
                         weak.add((r.id, i.id))
             self.join(mailbox, strong, records, items)
             self.join(mailbox, {pair: "R-S7" for pair in weak}, records, items)
 
-    def join(self, mailbox: str, pairs: dict[tuple[str, str], str], records: list[Record],
-             items: list[Item]) -> None:
-        pairs = {(r, i): rule for (r, i), rule in pairs.items()
-                 if (r, mailbox) not in self.adopted_records and (mailbox, i) not in self.adopted_items}
+    def join(
+        self, mailbox: str, pairs: dict[tuple[str, str], str], records: list[Record], items: list[Item]
+    ) -> None:
+        pairs = {
+            (r, i): rule
+            for (r, i), rule in pairs.items()
+            if (r, mailbox) not in self.adopted_records and (mailbox, i) not in self.adopted_items
+        }
         by_record: dict[str, list[str]] = {}
         by_item: dict[str, list[str]] = {}
         for r, i in pairs:
@@ -235,12 +267,26 @@ class Pass:
             self.adopted_items.add((mailbox, i))
             if len(by_record[r]) > 1 or len(by_item[i]) > 1:
                 continue  # AMBIGUOUS_MATCH: neither linked nor created while it lasts (R-S7)
+            if self.move_waits(self.w.records[r], targets(self.w, self.p, self.w.records[r])):
+                continue  # N30-N32: the move waits; its new item is not adopted yet, nor upsynced
             item = self.w.mailboxes[mailbox][i]
             parts = (item.stamp or "").split("|")
             origin = parts[2] if rule == "R-O3" and len(parts) == 3 and parts[1] == r else MAILBOX
             self.planned_pairs.add((r, mailbox))
-            self.emit([self.act(MAILBOX, "link", rule, record_id=r, mailbox=mailbox, item_id=i, origin=origin,
-                                reason="same event on both sides: linked, not duplicated")])
+            self.emit(
+                [
+                    self.act(
+                        MAILBOX,
+                        "link",
+                        rule,
+                        record_id=r,
+                        mailbox=mailbox,
+                        item_id=i,
+                        origin=origin,
+                        reason="same event on both sides: linked, not duplicated",
+                    )
+                ]
+            )
 
     # ---- unlinked records: downsync creates (and the new item of a move, R-C4) ---------------------------
 
@@ -256,6 +302,8 @@ class Pass:
                 continue  # a meeting whose owner changed keeps its item: OWNER_NOT_ORGANIZER (R-C4)
             if self.p.kind == "event" and self.p.direction != DOWN and not self.p.downsync:
                 continue  # R-X4: Salesforce-created records are not pushed
+            if self.move_waits(r, tgts):
+                continue  # R-C4 with R-X6 / R-P1 / R-D2: the old link is not ready to move (N30-N32)
             for mailbox in tgts:
                 if mailbox in self.ctx.unavailable_mailboxes:
                     continue
@@ -270,8 +318,20 @@ class Pass:
                 elif self.p.direction == DOWN and self.p.kind == "event" and not mine:
                     rule = "R-D3"
                 fields = mailbox_fields_from(r, self.p) | {"categories": [self.p.item_category]}
-                self.emit([self.act(MAILBOX, "create", rule, record_id=r.id, mailbox=mailbox, fields=fields,
-                                    origin=SALESFORCE, reason="record without an item in its mailbox")])
+                self.emit(
+                    [
+                        self.act(
+                            MAILBOX,
+                            "create",
+                            rule,
+                            record_id=r.id,
+                            mailbox=mailbox,
+                            fields=fields,
+                            origin=SALESFORCE,
+                            reason="record without an item in its mailbox",
+                        )
+                    ]
+                )
 
     def link_is_meeting(self, link: Link) -> bool:
         item = self.w.item(link.mailbox, link.item_id)
@@ -300,10 +360,20 @@ class Pass:
         r = self.w.records.get(link.record_id)
         i = self.w.item(link.mailbox, link.item_id)
         if rs == DELETED and its == DELETED:
-            return [self.act(SALESFORCE, "unlink", "R-C3", record_id=link.record_id, mailbox=link.mailbox,
-                             item_id=link.item_id, reason="both sides confirmed deleted")]
-        if (rs == PRESENT and r is not None and r.recurring) or (its == PRESENT and i is not None
-                                                                 and i.series_type != "single"):
+            return [
+                self.act(
+                    SALESFORCE,
+                    "unlink",
+                    "R-C3",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    reason="both sides confirmed deleted",
+                )
+            ]
+        if (rs == PRESENT and r is not None and r.recurring) or (
+            its == PRESENT and i is not None and i.series_type != "single"
+        ):
             return []  # R-M6 / R-X5: a linked row that became recurring is frozen
         r_out = rs == PRESENT and r is not None and not in_window(r.fields.get("when"), p, ref)
         i_out = its == PRESENT and i is not None and not in_window(i.fields.get("when"), p, ref)
@@ -317,11 +387,20 @@ class Pass:
         bad_sf = rs == PRESENT and r is not None and (not r.valid or r.fields.get("when") is None)
         bad_mb = its == PRESENT and i is not None and (not i.valid or i.fields.get("when") is None)
         # R-V2: quarantined values never flow; only an invalid non-authoritative row is reverted
-        if (bad_sf or bad_mb) and (auth is None or (bad_sf and auth == SALESFORCE)
-                                   or (bad_mb and auth == MAILBOX)):
+        if (bad_sf or bad_mb) and (
+            auth is None or (bad_sf and auth == SALESFORCE) or (bad_mb and auth == MAILBOX)
+        ):
             return []
         if suspended(p, r if rs == PRESENT else None, i if its == PRESENT else None):
             return []  # R-P1: PRIVATE_SKIPPED, the link is kept
+        if (
+            rs == PRESENT
+            and r is not None
+            and its == PRESENT
+            and i is not None
+            and self.convey_first(link, r, i)
+        ):
+            return self.sync_fields(link, r, i)  # N32: R-D2 reverts and upsync before the move (R-C4)
         if rs == PRESENT and r is not None and self.moved(link, r, i if its == PRESENT else None):
             return self.old_item_of_move(link, i if its == PRESENT else None)
         if rs == DELETED:
@@ -336,9 +415,16 @@ class Pass:
     def frozen(self, link: Link, r: Record | None, i: Item | None, left_window: bool) -> list[Action]:
         """R-X5: no edits, reverts or deletes either way; `on_leave_window` may delete what calsync made."""
         p = self.p
-        if (left_window and p.on_leave_window == "delete_salesforce_created" and i is not None
-                and link.origin == SALESFORCE and not is_meeting(i) and link.in_window
-                and not link.by_backfill and not self.ctx.backfill):
+        if (
+            left_window
+            and p.on_leave_window == "delete_salesforce_created"
+            and i is not None
+            and link.origin == SALESFORCE
+            and not is_meeting(i)
+            and link.in_window
+            and not link.by_backfill
+            and not self.ctx.backfill
+        ):
             return [self.delete_item(link, i, "R-X5", "Salesforce-created appointment left the window")]
         return []
 
@@ -346,16 +432,26 @@ class Pass:
         """R-O4: an attendee's copy is never upsynced nor written from Salesforce (N9); its deletion,
         cancellation or unsync category removes only its own link."""
         if its == DELETED:
-            return [self.act(MAILBOX, "unlink", "R-O4", record_id=link.record_id, mailbox=link.mailbox,
-                             item_id=link.item_id, reason="attendee's copy deleted: only its link goes")]
+            return [
+                self.act(
+                    MAILBOX,
+                    "unlink",
+                    "R-O4",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    reason="attendee's copy deleted: only its link goes",
+                )
+            ]
         assert i is not None
-        if rs == DELETED or (self.p.kind == "event" and self.p.categories.unsync in i.categories
-                             and self.p.direction != DOWN):
+        if rs == DELETED or (
+            self.p.kind == "event" and self.p.categories.unsync in i.categories and self.p.direction != DOWN
+        ):
             return [self.uncategorize(link, i, "R-O4", "attendee's copy: link removed, record kept")]
         return self.categories_and_stamp(link, i)
 
-    def moved(self, link: Link, r: Record, i: Item | None) -> bool:
-        """R-C4: the record now resolves elsewhere and its new item exists or is planned in this pass."""
+    def moves(self, link: Link, r: Record, i: Item | None) -> bool:
+        """R-C4: the link is the old link of a move: the record now resolves to other synced mailboxes."""
         if not link.is_organizer_copy or not self.record_eligible(r):
             return False
         tgts = targets(self.w, self.p, r)
@@ -363,16 +459,58 @@ class Pass:
             return False  # not moved, or NO_MAILBOX: the old link stays
         if self.p.kind == "event" and self.p.direction != DOWN and not self.p.downsync:
             return False  # no move under downsync: false
-        if i is not None and is_meeting(i):
-            return False  # OWNER_NOT_ORGANIZER
-        return any(record_link(self.w, r.id, t) is not None or (r.id, t) in self.planned_pairs for t in tgts)
+        return not (i is not None and is_meeting(i))  # a meeting stays: OWNER_NOT_ORGANIZER
+
+    def moved(self, link: Link, r: Record, i: Item | None) -> bool:
+        """R-C4: ... and the new item exists or is created / adopted in this pass."""
+        return self.moves(link, r, i) and any(
+            record_link(self.w, r.id, t) is not None or (r.id, t) in self.planned_pairs
+            for t in targets(self.w, self.p, r)
+        )
+
+    def convey_first(self, link: Link, r: Record, i: Item) -> bool:
+        """N32 (R-D2, R-D5): under mailbox_to_salesforce the old link of a move first reverts the record's
+        Salesforce edits and conveys the item's edits (ordinary R-D2 field writes); the move comes after."""
+        if self.p.direction != UP or not i.valid or i.fields.get("when") is None:
+            return False
+        return self.moves(link, r, i) and bool(self.sync_fields(link, r, i))
+
+    def move_waits(self, r: Record, tgts: list[str]) -> bool:
+        """Whether the new item of the record's move is neither created nor adopted in this pass, because an
+        old link (a link of the record outside its targets) cannot be planned (R-X6 / R-C3, N30), is
+        suspended (R-P1, N31) or has fields to revert or convey first (R-D2, N32)."""
+        for lk in self.w.links:
+            if lk.profile_id != self.p.id or lk.record_id != r.id or lk.mailbox in tgts:
+                continue
+            if not lk.is_organizer_copy:
+                continue  # an attendee's copy never moves (R-O4)
+            its = item_state(self.w, lk.mailbox, lk.item_id, self.ctx)
+            if its == UNKNOWN:
+                return True  # N30: unavailable mailbox or failed read: none of its links is planned
+            i = self.w.item(lk.mailbox, lk.item_id) if its == PRESENT else None
+            if i is None or not self.moves(lk, r, i):
+                continue  # deleted meanwhile: the move goes on (R-C4); a meeting does not move
+            if suspended(self.p, r, i):
+                return True  # N31: nothing is created for a suspended link on either side
+            if self.convey_first(lk, r, i):
+                return True  # N32: reverts first, the move in the next pass of the same session
+        return False
 
     def old_item_of_move(self, link: Link, i: Item | None) -> list[Action]:
         """R-C4: the old item is treated under R-X1 as if the record had been deleted there (two_way
         rules also in mailbox_to_salesforce); deleted meanwhile: only the link goes."""
         if i is None:
-            return [self.act(MAILBOX, "unlink", "R-C4", record_id=link.record_id, mailbox=link.mailbox,
-                             item_id=link.item_id, reason="moved; the old item was already deleted")]
+            return [
+                self.act(
+                    MAILBOX,
+                    "unlink",
+                    "R-C4",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    reason="moved; the old item was already deleted",
+                )
+            ]
         if self.p.kind == "object" or self.p.direction == DOWN:
             return [self.delete_item(link, i, "R-C4", "moved to the new owner's mailbox")]
         return self.x1(link, i, "R-C4")
@@ -380,8 +518,9 @@ class Pass:
     def x1(self, link: Link, i: Item, rule: str) -> list[Action]:
         """R-X1 `salesforce_deletion` in two_way."""
         strategy = self.p.salesforce_deletion
-        if strategy == "delete" or (strategy == "delete_appointments" and link.origin == SALESFORCE
-                                    and not is_meeting(i)):
+        if strategy == "delete" or (
+            strategy == "delete_appointments" and link.origin == SALESFORCE and not is_meeting(i)
+        ):
             return [self.delete_item(link, i, rule, f"salesforce_deletion={strategy}")]
         return [self.uncategorize(link, i, rule, f"salesforce_deletion={strategy}: item kept, unlinked")]
 
@@ -393,8 +532,13 @@ class Pass:
             return [self.recreate_record(link, i, "revert_delete", "R-D2", "Salesforce delete reverted")]
         edited = [f for f in fields_for(p.kind) if changed(link, MAILBOX, f, i.fields.get(f))]
         if edited:
-            a = self.recreate_record(link, i, "restore", "R-D6", f"deleted in Salesforce, edited in the "
-                                     f"mailbox ({', '.join(edited)}): the edit wins")
+            a = self.recreate_record(
+                link,
+                i,
+                "restore",
+                "R-D6",
+                f"deleted in Salesforce, edited in the mailbox ({', '.join(edited)}): the edit wins",
+            )
             a.conflict, a.winner = True, MAILBOX
             return [a]
         return self.x1(link, i, "R-X1")
@@ -406,22 +550,47 @@ class Pass:
         if p.direction == TWO_WAY:
             edited = [f for f in fields_for(p.kind) if changed(link, SALESFORCE, f, r.fields.get(f))]
             if edited:
-                a = self.recreate_item(link, r, "restore", "R-D6", f"deleted in the mailbox, edited in "
-                                       f"Salesforce ({', '.join(edited)}): the edit wins")
+                a = self.recreate_item(
+                    link,
+                    r,
+                    "restore",
+                    "R-D6",
+                    f"deleted in the mailbox, edited in Salesforce ({', '.join(edited)}): the edit wins",
+                )
                 a.conflict, a.winner = True, SALESFORCE
                 return [a]
-        return [self.act(SALESFORCE, "delete", "R-X2", record_id=r.id, mailbox=link.mailbox,
-                         item_id=link.item_id, before=dict(r.fields), reason="confirmed mailbox delete")]
+        return [
+            self.act(
+                SALESFORCE,
+                "delete",
+                "R-X2",
+                record_id=r.id,
+                mailbox=link.mailbox,
+                item_id=link.item_id,
+                before=dict(r.fields),
+                reason="confirmed mailbox delete",
+            )
+        ]
 
     def both_present(self, link: Link, r: Record, i: Item) -> list[Action]:
         p = self.p
         if p.kind == "event" and p.categories.unsync in i.categories and p.direction != DOWN:
             # R-X3: the unsync category deletes the record, drops the link, removes both categories
-            return [self.act(SALESFORCE, "delete", "R-X3", record_id=r.id, mailbox=link.mailbox,
-                             item_id=link.item_id, before=dict(r.fields), reason="unsync category"),
-                    self.uncategorize(link, i, "R-X3", "unsync category: both categories removed")]
+            return [
+                self.act(
+                    SALESFORCE,
+                    "delete",
+                    "R-X3",
+                    record_id=r.id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    before=dict(r.fields),
+                    reason="unsync category",
+                ),
+                self.uncategorize(link, i, "R-X3", "unsync category: both categories removed"),
+            ]
         field_actions = self.sync_fields(link, r, i)
-        if (p.kind == "event" and p.direction != DOWN and not p.downsync and link.origin == SALESFORCE):
+        if p.kind == "event" and p.direction != DOWN and not p.downsync and link.origin == SALESFORCE:
             if field_actions:
                 return field_actions  # N10: convey what the mailbox changed first; removal next pass
             return [self.delete_item(link, i, "R-X4", "downsync: false removes items pushed earlier")]
@@ -432,19 +601,47 @@ class Pass:
         cats = set(i.categories)
         if p.kind == "event" and p.categories.unsync in cats:  # here only under salesforce_to_mailbox
             new = (cats - {p.categories.unsync}) | {p.item_category}
-            out.append(self.act(MAILBOX, "revert_update", "R-X3", record_id=link.record_id,
-                                mailbox=link.mailbox, item_id=link.item_id,
-                                fields={"categories": sorted(new)}, before={"categories": sorted(cats)},
-                                reason="unsync category reverted"))
+            out.append(
+                self.act(
+                    MAILBOX,
+                    "revert_update",
+                    "R-X3",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    fields={"categories": sorted(new)},
+                    before={"categories": sorted(cats)},
+                    reason="unsync category reverted",
+                )
+            )
         elif p.item_category not in cats:
-            out.append(self.act(MAILBOX, "restore_category", "R-X3", record_id=link.record_id,
-                                mailbox=link.mailbox, item_id=link.item_id,
-                                fields={"categories": sorted(cats | {p.item_category})},
-                                before={"categories": sorted(cats)}, reason="category removed: put back"))
+            out.append(
+                self.act(
+                    MAILBOX,
+                    "restore_category",
+                    "R-X3",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    fields={"categories": sorted(cats | {p.item_category})},
+                    before={"categories": sorted(cats)},
+                    reason="category removed: put back",
+                )
+            )
         stamp = make_stamp(p.id, link.record_id, link.origin)
         if i.stamp != stamp:
-            out.append(self.act(MAILBOX, "stamp", "R-M8", record_id=link.record_id, mailbox=link.mailbox,
-                                item_id=link.item_id, fields={"stamp": stamp}, before={"stamp": i.stamp}))
+            out.append(
+                self.act(
+                    MAILBOX,
+                    "stamp",
+                    "R-M8",
+                    record_id=link.record_id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    fields={"stamp": stamp},
+                    before={"stamp": i.stamp},
+                )
+            )
         return out
 
     # ---- field by field --------------------------------------------------------------------------------
@@ -460,10 +657,30 @@ class Pass:
                 out.extend(self.one_way(link, r, i, name))
         return out
 
-    def write(self, link: Link, side: str, op: str, rule: str, name: str, value: Any, before: Any,
-              reason: str, **kw: Any) -> Action:
-        return self.act(side, op, rule, record_id=link.record_id, mailbox=link.mailbox, item_id=link.item_id,
-                        fields={name: value}, before={name: before}, reason=reason, **kw)
+    def write(
+        self,
+        link: Link,
+        side: str,
+        op: str,
+        rule: str,
+        name: str,
+        value: Any,
+        before: Any,
+        reason: str,
+        **kw: Any,
+    ) -> Action:
+        return self.act(
+            side,
+            op,
+            rule,
+            record_id=link.record_id,
+            mailbox=link.mailbox,
+            item_id=link.item_id,
+            fields={name: value},
+            before={name: before},
+            reason=reason,
+            **kw,
+        )
 
     def winner(self, r: Record, i: Item) -> str:
         """R-D1 conflict_winner; `newest` compares last-modified within skew the mailbox wins."""
@@ -484,8 +701,12 @@ class Pass:
             # R-O3 / R-C1: no baseline is no evidence of an edit, resolved like a conflict; R-D1 conflict
             winner = self.winner(r, i)
             rule = "R-D1" if (sf_ch and mb_ch) else "R-O3"
-            if (winner == SALESFORCE and name == "sensitivity" and m == "private"
-                    and not has_baselines(link, name)):
+            if (
+                winner == SALESFORCE
+                and name == "sensitivity"
+                and m == "private"
+                and not has_baselines(link, name)
+            ):
                 winner = MAILBOX  # R-C1: a private item is never made non-private
             return self.propagate(link, r, i, name, winner, rule, conflict=True)
         if sf_ch:
@@ -494,8 +715,9 @@ class Pass:
             return self.propagate(link, r, i, name, MAILBOX, "R-D1")
         return []  # differ by a lossy mapping with both sides unchanged (e.g. sync_without_flag): stable
 
-    def propagate(self, link: Link, r: Record, i: Item, name: str, source: str, rule: str,
-                  conflict: bool = False) -> list[Action]:
+    def propagate(
+        self, link: Link, r: Record, i: Item, name: str, source: str, rule: str, conflict: bool = False
+    ) -> list[Action]:
         src_value = r.fields.get(name) if source == SALESFORCE else i.fields.get(name)
         target = MAILBOX if source == SALESFORCE else SALESFORCE
         cur = i.fields.get(name) if target == MAILBOX else r.fields.get(name)
@@ -505,8 +727,18 @@ class Pass:
         before: Any = cur
         if conflict:
             before = {"salesforce": r.fields.get(name), "mailbox": i.fields.get(name)}
-        a = self.write(link, target, "update", rule, name, value, cur, f"{name} changed in {source}",
-                       conflict=conflict, winner=source if conflict else None)
+        a = self.write(
+            link,
+            target,
+            "update",
+            rule,
+            name,
+            value,
+            cur,
+            f"{name} changed in {source}",
+            conflict=conflict,
+            winner=source if conflict else None,
+        )
         if conflict:
             a.before = {name: before}
         return [a]
@@ -527,11 +759,31 @@ class Pass:
             new_s = (s | mb_added) - (mb_removed - sf_added)
         out = []
         if new_m != m:
-            out.append(self.write(link, MAILBOX, "update", "R-P2", "attendees", new_m | (m_all & own), m_all,
-                                  "attendees added in Salesforce"))
+            out.append(
+                self.write(
+                    link,
+                    MAILBOX,
+                    "update",
+                    "R-P2",
+                    "attendees",
+                    new_m | (m_all & own),
+                    m_all,
+                    "attendees added in Salesforce",
+                )
+            )
         if new_s != s:
-            out.append(self.write(link, SALESFORCE, "update", "R-P2", "attendees", new_s | (s_all & own),
-                                  s_all, "attendees changed on the item"))
+            out.append(
+                self.write(
+                    link,
+                    SALESFORCE,
+                    "update",
+                    "R-P2",
+                    "attendees",
+                    new_s | (s_all & own),
+                    s_all,
+                    "attendees changed on the item",
+                )
+            )
         return out
 
     def one_way(self, link: Link, r: Record, i: Item, name: str) -> list[Action]:
@@ -548,37 +800,86 @@ class Pass:
         direction_rule = "R-M1" if self.p.kind == "object" else ("R-D3" if auth == SALESFORCE else "R-D2")
         if changed(link, target, name, t_val):
             rule = "R-D4" if changed(link, auth, name, a_val) else direction_rule
-            return [self.write(link, target, "revert_update", rule, name, value, t_val,
-                               f"{name} edited on the non-authoritative side: reverted")]
+            return [
+                self.write(
+                    link,
+                    target,
+                    "revert_update",
+                    rule,
+                    name,
+                    value,
+                    t_val,
+                    f"{name} edited on the non-authoritative side: reverted",
+                )
+            ]
         rule = direction_rule if has_baselines(link, name) else "R-O3"
         return [self.write(link, target, "update", rule, name, value, t_val, f"{name} from {auth}")]
 
     # ---- writes that end or re-create a side ------------------------------------------------------------
 
     def delete_item(self, link: Link, i: Item, rule: str, reason: str) -> Action:
-        return self.act(MAILBOX, "delete", rule, record_id=link.record_id, mailbox=link.mailbox, item_id=i.id,
-                        before=dict(i.fields), reason=reason)
+        return self.act(
+            MAILBOX,
+            "delete",
+            rule,
+            record_id=link.record_id,
+            mailbox=link.mailbox,
+            item_id=i.id,
+            before=dict(i.fields),
+            reason=reason,
+        )
 
     def uncategorize(self, link: Link, i: Item, rule: str, reason: str) -> Action:
         p = self.p
         ours = {p.item_category} | ({p.categories.unsync} if p.kind == "event" else set())
-        return self.act(MAILBOX, "uncategorize", rule, record_id=link.record_id, mailbox=link.mailbox,
-                        item_id=i.id, fields={"categories": sorted(set(i.categories) - ours)},
-                        before={"categories": sorted(i.categories)}, reason=reason)
+        return self.act(
+            MAILBOX,
+            "uncategorize",
+            rule,
+            record_id=link.record_id,
+            mailbox=link.mailbox,
+            item_id=i.id,
+            fields={"categories": sorted(set(i.categories) - ours)},
+            before={"categories": sorted(i.categories)},
+            reason=reason,
+        )
 
     def recreate_record(self, link: Link, i: Item, op: str, rule: str, reason: str) -> Action:
-        fields = salesforce_fields_from(i, self.p) | {
-            "sobject": self.p.sobject, "owner_mailbox": link.mailbox, "CalSync_Event_Id__c": i.ical_uid,
-        } | {f: link.preserve.get(f) for f in self.p.preserve_fields}
-        return self.act(SALESFORCE, op, rule, record_id=link.record_id, mailbox=link.mailbox, item_id=i.id,
-                        fields=fields, reason=reason)
+        fields = (
+            salesforce_fields_from(i, self.p)
+            | {
+                "sobject": self.p.sobject,
+                "owner_mailbox": link.mailbox,
+                "CalSync_Event_Id__c": i.ical_uid,
+            }
+            | {f: link.preserve.get(f) for f in self.p.preserve_fields}
+        )
+        return self.act(
+            SALESFORCE,
+            op,
+            rule,
+            record_id=link.record_id,
+            mailbox=link.mailbox,
+            item_id=i.id,
+            fields=fields,
+            reason=reason,
+        )
 
     def recreate_item(self, link: Link, r: Record, op: str, rule: str, reason: str) -> Action:
         fields = mailbox_fields_from(r, self.p) | {
-            "categories": [self.p.item_category], "stamp": make_stamp(self.p.id, r.id, link.origin),
+            "categories": [self.p.item_category],
+            "stamp": make_stamp(self.p.id, r.id, link.origin),
         }
-        return self.act(MAILBOX, op, rule, record_id=r.id, mailbox=link.mailbox, item_id=link.item_id,
-                        fields=fields, reason=reason)
+        return self.act(
+            MAILBOX,
+            op,
+            rule,
+            record_id=r.id,
+            mailbox=link.mailbox,
+            item_id=link.item_id,
+            fields=fields,
+            reason=reason,
+        )
 
     # ---- unlinked items: upsync creates and the unsync category ------------------------------------------
 
@@ -594,11 +895,22 @@ class Pass:
                     continue
                 if p.categories.unsync in i.categories:
                     cats = set(i.categories)
-                    self.emit([self.act(MAILBOX, "uncategorize", "R-X3", mailbox=mailbox, item_id=i.id,
-                                        fields={"categories": sorted(cats - {p.categories.opt_in,
-                                                                             p.categories.unsync})},
-                                        before={"categories": sorted(cats)},
-                                        reason="unsync on unlinked item")])
+                    self.emit(
+                        [
+                            self.act(
+                                MAILBOX,
+                                "uncategorize",
+                                "R-X3",
+                                mailbox=mailbox,
+                                item_id=i.id,
+                                fields={
+                                    "categories": sorted(cats - {p.categories.opt_in, p.categories.unsync})
+                                },
+                                before={"categories": sorted(cats)},
+                                reason="unsync on unlinked item",
+                            )
+                        ]
+                    )
                     continue
                 self.upsync(i)
 
@@ -609,9 +921,21 @@ class Pass:
             mine = any(lk.record_id == keyed.id and lk.profile_id == p.id for lk in self.w.links)
             if mine and record_link(self.w, keyed.id, i.mailbox) is None:
                 # R-O4 / R-M5: another copy of a meeting already synced: link, never a second record (N9)
-                self.emit([self.act(MAILBOX, "link", "R-O4", record_id=keyed.id, mailbox=i.mailbox,
-                                    item_id=i.id, origin=MAILBOX, organizer_copy=False,
-                                    reason="copy of a meeting already linked to a record")])
+                self.emit(
+                    [
+                        self.act(
+                            MAILBOX,
+                            "link",
+                            "R-O4",
+                            record_id=keyed.id,
+                            mailbox=i.mailbox,
+                            item_id=i.id,
+                            origin=MAILBOX,
+                            organizer_copy=False,
+                            reason="copy of a meeting already linked to a record",
+                        )
+                    ]
+                )
             return  # N29: an unlinked keyed record waits for its own mailbox's join; never a 2nd record
         if self.meeting_synced_elsewhere(i.ical_uid):
             return  # N29: another copy of this meeting is linked (its record may be being restored)
@@ -624,16 +948,35 @@ class Pass:
         if not i.is_organizer:
             if i.organizer is not None and i.organizer in self.w.mailboxes:
                 return  # WAITING_FOR_ORGANIZER (R-O4)
-            others = [m for m, items in self.w.mailboxes.items() if m < i.mailbox
-                      and m not in self.ctx.unavailable_mailboxes
-                      and any(o.ical_uid == i.ical_uid and self.item_in_scope(o) for o in items.values())]
+            others = [
+                m
+                for m, items in self.w.mailboxes.items()
+                if m < i.mailbox
+                and m not in self.ctx.unavailable_mailboxes
+                and any(o.ical_uid == i.ical_uid and self.item_in_scope(o) for o in items.values())
+            ]
             if others:
                 return  # the copy in the mailbox that sorts first is the one upsynced (R-O4)
         rule = "R-D2" if p.direction == UP else "R-D1"
-        fields = salesforce_fields_from(i, p) | {"sobject": p.sobject, "owner_mailbox": i.mailbox,
-                                                 "CalSync_Event_Id__c": i.ical_uid}
-        self.emit([self.act(SALESFORCE, "create", rule, mailbox=i.mailbox, item_id=i.id, fields=fields,
-                            origin=MAILBOX, reason="new item with the opt-in category")])
+        fields = salesforce_fields_from(i, p) | {
+            "sobject": p.sobject,
+            "owner_mailbox": i.mailbox,
+            "CalSync_Event_Id__c": i.ical_uid,
+        }
+        self.emit(
+            [
+                self.act(
+                    SALESFORCE,
+                    "create",
+                    rule,
+                    mailbox=i.mailbox,
+                    item_id=i.id,
+                    fields=fields,
+                    origin=MAILBOX,
+                    reason="new item with the opt-in category",
+                )
+            ]
+        )
 
     def meeting_synced_elsewhere(self, ical_uid: str) -> bool:
         for lk in self.w.links:

@@ -44,8 +44,9 @@ def _guard_scopes(world: World, profile: Any, ctx: Context, plan: Iterable[Actio
     per_mailbox: dict[str, set[tuple[str, str | None]]] = {}
     for a in plan:
         if a.operation == "delete" and a.mailbox is not None:  # once per link, on the side it deletes
-            per_mailbox.setdefault(a.mailbox, set()).add((a.side, a.record_id if a.side == SALESFORCE
-                                                          else a.item_id))
+            per_mailbox.setdefault(a.mailbox, set()).add(
+                (a.side, a.record_id if a.side == SALESFORCE else a.item_id)
+            )
     blocked: set[str] = set()
 
     def trips(count: int, total: int) -> bool:

@@ -37,8 +37,13 @@ Fields = dict[str, Any]  # synced field name -> value, in one side's vocabulary
 SF_SHOW_AS = ("Free", "Busy", "OutOfOffice")
 MB_SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere")
 MB_SENSITIVITY = ("normal", "personal", "private", "confidential")
-_MB_TO_SF_SHOW_AS = {"free": "Free", "tentative": "Busy", "busy": "Busy", "oof": "OutOfOffice",
-                     "workingElsewhere": "Busy"}
+_MB_TO_SF_SHOW_AS = {
+    "free": "Free",
+    "tentative": "Busy",
+    "busy": "Busy",
+    "oof": "OutOfOffice",
+    "workingElsewhere": "Busy",
+}
 _SF_TO_MB_SHOW_AS = {"Free": "free", "Busy": "busy", "OutOfOffice": "oof"}
 
 
@@ -276,7 +281,26 @@ def make_stamp(profile_id: str, record_id: str, origin: str) -> str:
 
 
 __all__ = [
-    "FIELD_NAMES", "MAILBOX", "SALESFORCE", "Categories", "Context", "Fields", "Item", "Link",
-    "MailboxResolution", "Profile", "Record", "When", "Window", "World", "common", "convert", "fields_for",
-    "fold_subject", "in_window", "make_stamp", "to_mailbox", "to_salesforce",
+    "FIELD_NAMES",
+    "MAILBOX",
+    "SALESFORCE",
+    "Categories",
+    "Context",
+    "Fields",
+    "Item",
+    "Link",
+    "MailboxResolution",
+    "Profile",
+    "Record",
+    "When",
+    "Window",
+    "World",
+    "common",
+    "convert",
+    "fields_for",
+    "fold_subject",
+    "in_window",
+    "make_stamp",
+    "to_mailbox",
+    "to_salesforce",
 ]
