@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from calsync.plan_align import ABSENT, ITEM_KEY, RECORD_KEY, gather, keys_of, positions, side_rows
-from calsync.plan_emit import Sink, emit_linked, item_category, unsync_category
+from calsync.plan_emit import Sink, emit_linked, item_category, settled, unsync_category
 from calsync.plan_guard import apply_guard
 from calsync.plan_model import (
     AMBIGUOUS_MATCH,
@@ -68,7 +68,7 @@ def plan(inputs: PlanInput) -> PlanResult:
       full reconcile supplies everything: the same side states give the same actions, whatever
       ``full`` says (it is only recorded). For adoption (R-S7) an incremental session must also read
       the candidates of each new row: the unlinked in-scope items of its mailbox at the same start
-      and end, and the unlinked records with the new item's iCalUId.
+      and end, and the records (linked or not) whose key is the new item's iCalUId (R-O4, R-M5).
       Mailbox rows are keyed by ``item_id`` (unique across mailboxes, R-O1), Salesforce rows by
       ``record_id``. Optional int64 columns ``k_record`` / ``k_item`` (``plan_align.key_hash``) save
       hashing the ids at plan time.
@@ -81,6 +81,9 @@ def plan(inputs: PlanInput) -> PlanResult:
     * ``quarantined_records`` / ``quarantined_items``: R-V2; their values never flow and nothing is
       deleted because of them; under a one-way policy an invalid non-authoritative row is reverted.
     * ``claimed_records`` / ``claimed_items``: rows another profile links or claims (R-O2).
+    * ``synced_mailboxes``: every mailbox the profile syncs (read this session or not). An attendee's
+      copy of a meeting whose organizer's mailbox is one of them waits for the organizer's item
+      (``WAITING_FOR_ORGANIZER``, R-O4); empty: organizers are taken as not synced.
     * ``read_values``: optional ``(side, ids) -> frame`` for the value columns, so the side frames may
       carry hashes only and values are read for the rows that need a write (DESIGN step 5).
 
@@ -182,6 +185,10 @@ def plan(inputs: PlanInput) -> PlanResult:
         sfv,
         mbv,
         sink,
+        links=links,
+        link_sf_pos=sf_pos,
+        synced_mailboxes=inputs.synced_mailboxes,
+        after=settled(sink, tri, sub),
     )
     if len(matched.links):
         # R-O3 / R-S7: a joined pair is planned at once like a link without baselines, so the plan

@@ -7,6 +7,7 @@ fetched for those rows (``plan_values.Values``) and serialised to the ``fields``
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ ACTION_ORDER = (
     "step",
 )
 # Cases that write nothing by themselves (a pair writes per field).
-SILENT_CASES = ("pair", "needs_read", "quarantined", "frozen")
+SILENT_CASES = ("pair", "needs_read", "quarantined", "frozen", "copy")
 GUARD_NOTE = "blocked by the mass-delete guard (R-X6); re-run with allow_mass_delete=true to apply"
 
 
@@ -258,7 +259,8 @@ def _emit_linked(
         coded |= c != 0
         sf_src |= (c == F_TO_MB) | (c == F_REVERT_MB) | (c == F_REVERT_SF)
         mb_src |= (c == F_TO_SF) | (c == F_REVERT_SF) | (c == F_REVERT_MB)
-    pair_like = tri.mask("pair") | tri.mask("move")
+    # downsync_off conveys the pair's mailbox edits before the item goes (R-X4 "upsync continues").
+    pair_like = tri.mask("pair") | tri.mask("move") | tri.mask("downsync_off") | tri.mask("copy")
     writes = pair_like & (coded | tri.attendees_changed | tri.restore_category)
     # A lookup by case code (NO_CASE, -1, reads the last, False): np.isin sorts a million codes.
     simple_case = np.zeros(len(CASES) + 1, bool)
@@ -367,6 +369,25 @@ def _emit_linked(
             start, end = spans[i]
             out.extend(looped[start:end])
 
+    # R-O4 with R-D5: a record this plan deletes (R-X2, R-X3) takes its attendees' copies out of sync in
+    # the same session, as its deletion would at the next one.
+    copies = np.flatnonzero(tri.mask("copy"))
+    if len(copies):
+        deleted = {a[4] for a in out if a[1] == SALESFORCE and a[2] == "delete"}
+        for i in copies.tolist() if deleted else []:
+            rid = links["record_id"].iat[i]
+            if rid in deleted:
+                ids = {
+                    "link_id": links["link_id"].iat[i] if "link_id" in links.columns else None,
+                    "record_id": rid,
+                    "mailbox": links["mailbox"].iat[i],
+                    "item_id": links["item_id"].iat[i],
+                }
+                _uncategorize(
+                    sink, ids, "R-O4", "its record is deleted in this session: the attendee's copy is "
+                    "uncategorized and unlinked", cat, unsync,
+                )
+
     # Issues that do not stop the pair being planned.
     for i in np.flatnonzero(tri.no_mailbox & (tri.case >= 0)).tolist():
         sink.issue(
@@ -431,7 +452,7 @@ def _emit_one(
 
     if case == "both_deleted":
         sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
-    elif case in ("leave_window_delete", "sf_deleted_delete_item", "downsync_off"):
+    elif case in ("leave_window_delete", "sf_deleted_delete_item"):
         sink.action(
             MAILBOX,
             "delete",
@@ -460,7 +481,32 @@ def _emit_one(
             conflict=op == "restore",
             winner=survivor if op == "restore" else None,
         )
-    elif case == "mb_deleted_attendee":
+        if gone == SALESFORCE and tri.pushed_unwanted[i]:
+            # R-D5: the re-created record's link is planned again: R-X4 removes the pushed item.
+            sink.action(
+                MAILBOX,
+                "delete",
+                **ids,
+                rule="R-X4",
+                step=STEP_REMOVE,
+                before=mbv.fields(mp, fields_all),
+                reason="downsync is off: items pushed from Salesforce are removed",
+            )
+    elif case == "move_gone":
+        _emit_move_create(i, ids, tri, sfv, mbv, sink, [], cat, fields_all)
+        sink.action(
+            MAILBOX,
+            "unlink",
+            **ids,
+            rule=rule,
+            step=STEP_REMOVE,
+            reason="moved to another mailbox; the old item was already deleted",
+        )
+    elif case == "copy_deleted":
+        sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
+    elif case == "copy_uncategorize":
+        _uncategorize(sink, ids, rule, reason, cat, unsync)
+    elif case == "downsync_off_gone":
         sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
     elif case == "mb_deleted_delete_record":
         sink.action(
@@ -473,16 +519,15 @@ def _emit_one(
             before=sfv.fields(sp, fields_all),
         )
     elif case == "unsync":
-        if not _is_attendee_copy(links, i):  # R-O4: an attendee's unsync removes only its link
-            sink.action(
-                SALESFORCE,
-                "delete",
-                **ids,
-                rule=rule,
-                reason=reason,
-                step=STEP_REMOVE,
-                before=sfv.fields(sp, fields_all),
-            )
+        sink.action(
+            SALESFORCE,
+            "delete",
+            **ids,
+            rule=rule,
+            reason=reason,
+            step=STEP_REMOVE,
+            before=sfv.fields(sp, fields_all),
+        )
         _uncategorize(sink, ids, rule, reason, cat, unsync)
     elif case == "recurring":
         side = SALESFORCE if sp >= 0 and sf.series[sp] else MAILBOX
@@ -504,7 +549,7 @@ def _emit_one(
             mailbox=mbox[i],
             item_id=item[i],
         )
-    elif case in ("pair", "move"):
+    elif case in ("pair", "move", "downsync_off", "copy"):
         _emit_pair(
             i,
             rows,
@@ -525,6 +570,38 @@ def _emit_one(
             unsync,
             fields_all,
         )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What the linked pass's plan does to links and records, for the unlinked rows planned after it: a
+    session applies the rules until none applies (R-D5), so a copy of a meeting whose only link this plan
+    drops, or whose record it deletes or re-creates, is treated as the next pass would treat it."""
+
+    dropped_links: frozenset[int] = frozenset()
+    deleted_records: frozenset[str] = frozenset()
+    recreated: frozenset[tuple[str, str]] = frozenset()  # (iCalUId, mailbox) of links whose record is re-made
+
+
+def settled(sink: Sink, tri: Triage, links: pd.DataFrame) -> Settled:
+    dropped: set[int] = set()
+    deleted: set[str] = set()
+    for a in sink.actions:
+        side, op, link_id, rec, rule = a[1], a[2], a[3], a[4], a[10]
+        if rule == "R-C4" or link_id is None:
+            continue  # a move re-points its link
+        if op in ("unlink", "uncategorize") or op == "delete":
+            dropped.add(int(link_id))
+        if op == "delete" and side == SALESFORCE and rec is not None:
+            deleted.add(str(rec))
+    remade = np.flatnonzero(tri.mask("sf_deleted_restore") | tri.mask("sf_deleted_revert"))
+    recreated: set[tuple[str, str]] = set()
+    if len(remade) and "ical_uid" in links.columns:
+        uids, boxes = take_list(links["ical_uid"], remade), take_list(links["mailbox"], remade)
+        for uid, box in zip(uids, boxes, strict=True):
+            if not _null(uid):
+                recreated.add((str(uid), str(box)))
+    return Settled(frozenset(dropped), frozenset(deleted), frozenset(recreated))
 
 
 def _take(links: pd.DataFrame, column: str, idx: np.ndarray) -> dict[int, Any]:
@@ -606,13 +683,6 @@ def _column_values(links: pd.DataFrame, column: str, idx: np.ndarray) -> list[ob
     if column not in links.columns:
         return [None] * len(idx)
     return links[column].iloc[idx].tolist()
-
-
-def _is_attendee_copy(links: pd.DataFrame, i: int) -> bool:
-    if "is_organizer" not in links.columns:
-        return False
-    v = links["is_organizer"].iat[i]
-    return v is not None and v is not pd.NA and not bool(v)
 
 
 def _uncategorize(
@@ -702,6 +772,18 @@ def _emit_pair(
     if case == "move":
         _emit_move(i, ids, tri, sfv, mbv, profile, pol, sink, groups, origin, cat, unsync, fields_all)
         return
+    if case == "downsync_off":
+        # R-X4: the item pushed from Salesforce is removed; nothing is written to it first (R-D5).
+        sink.action(
+            MAILBOX,
+            "delete",
+            **ids,
+            rule="R-X4",
+            step=STEP_REMOVE,
+            before=mbv.fields(mp, fields_all),
+            reason="downsync is off: items pushed from Salesforce are removed",
+        )
+        return
     if groups[F_TO_MB] or to_mb_extra:
         rule = "R-D3" if pol == S2M else ("R-P2" if not groups[F_TO_MB] else "R-D1")
         write(MAILBOX, "update", groups[F_TO_MB], rule, "changed in Salesforce", to_mb_extra)
@@ -728,6 +810,35 @@ def _emit_pair(
         )
 
 
+def _emit_move_create(
+    i: int,
+    ids: dict[str, Any],
+    tri: Triage,
+    sfv: Values,
+    mbv: Values,
+    sink: Sink,
+    from_item: list[str],
+    cat: str | None,
+    fields_all: list[str],
+) -> None:
+    """R-C4: the new item in the new mailbox, from the record (and ``from_item`` fields of the old item)."""
+    sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
+    values = sfv.fields(sp, fields_all)
+    if from_item:
+        values.update(mbv.fields(mp, from_item))
+    values["categories"] = [cat]
+    values["stamp"] = f"{sink.profile_id}|{ids['record_id']}|salesforce"
+    sink.action(
+        MAILBOX,
+        "create",
+        **{**ids, "mailbox": tri.new_mailbox[i], "item_id": None},
+        rule="R-C4",
+        step=STEP_RECREATE,
+        fields=values,
+        reason=f"the record's mailbox changed from {ids['mailbox']}: the link moves to a new item",
+    )
+
+
 def _emit_move(
     i: int,
     ids: dict[str, Any],
@@ -744,20 +855,10 @@ def _emit_move(
     fields_all: list[str],
 ) -> None:
     """R-C4: a new item in the new mailbox (merged values), then the old item as if deleted there."""
-    sp, mp = int(tri.sf_pos[i]), int(tri.mb_pos[i])
-    values = sfv.fields(sp, fields_all)
-    values.update(mbv.fields(mp, groups[F_TO_SF]))  # mailbox edits won this session travel with it
-    values["categories"] = [cat]
-    new_ids = {**ids, "mailbox": tri.new_mailbox[i], "item_id": None}
-    sink.action(
-        MAILBOX,
-        "create",
-        **new_ids,
-        rule="R-C4",
-        step=STEP_RECREATE,
-        fields=values,
-        reason=f"the record's mailbox changed from {ids['mailbox']}: the link moves to a new item",
-    )
+    mp = int(tri.mb_pos[i])
+    # The mailbox values this session writes to the record travel with it: its edits won (R-D1, R-D2)
+    # and, under mailbox_to_salesforce, the values the record's own edits are reverted to (R-D2).
+    _emit_move_create(i, ids, tri, sfv, mbv, sink, groups[F_TO_SF] + groups[F_REVERT_SF], cat, fields_all)
     deletion = getattr(profile, "salesforce_deletion", "delete_appointments")
     delete_old = (
         pol == S2M or deletion == "delete" or (deletion == "delete_appointments" and origin == SALESFORCE)
@@ -782,4 +883,3 @@ def _emit_move(
             reason="moved to another mailbox: the old item is kept without calsync's categories",
             fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
         )
-    _ = TWO_WAY

@@ -4,7 +4,8 @@ Every delete counts once per link on the side it deletes (unsync, downsync: fals
 move deletes included). A scope (each mailbox, and the whole profile) trips when its deleting links
 are more than ``max_delete_fraction`` of its linked items AND more than ``min_delete_guard``. In a
 tripped scope every action of a deleting link is skipped (a blocked action is skipped whole: the
-uncategorize and unlink that go with an unsync delete, the create of a move), and the link stays dirty.
+uncategorize and unlink that go with an unsync delete, the create of a move), and the link stays dirty;
+only its Salesforce field writes (updates and reverts) go on.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def apply_guard(
     for _, m in tripped:
         blocked |= m.to_numpy(bool)
     ids = per_link["link_id"].to_numpy("int64")[blocked]
-    hit = actions["link_id"].isin(ids).to_numpy(bool)
+    # Salesforce field writes of a blocked link are not part of its deletion (the mailbox's edits conveyed
+    # before an R-X4 delete, the updates beside a move): they go on (R-X6 "other actions go on").
+    conveyed = (actions["side"] == "salesforce") & actions["operation"].isin(["update", "revert_update"])
+    hit = actions["link_id"].isin(ids).to_numpy(bool) & ~conveyed.to_numpy(bool)
     out = actions.copy()
     out.loc[hit, "outcome"] = "skipped"
     out.loc[hit, "reason"] = out.loc[hit, "reason"].astype("str") + "; " + GUARD_NOTE

@@ -49,6 +49,7 @@ class PlanInput:
     quarantined_items: frozenset[str] = frozenset()  # R-V2, Graph item ids
     claimed_records: frozenset[str] = frozenset()  # R-O2: linked or claimed by another profile
     claimed_items: frozenset[str] = frozenset()
+    synced_mailboxes: frozenset[str] = frozenset()  # R-O4: every mailbox the profile syncs
     read_values: ValueReader | None = None  # None: the side frames carry the value columns
 
 

@@ -29,12 +29,18 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("both_deleted", "R-C3", "both sides confirmed deleted: the link is dropped"),
     ("leave_window_delete", "R-X5", "left the window: on_leave_window deletes the item calsync created"),
     ("frozen", "R-X5", "record and item are outside the window (or the record fails the filter)"),
+    ("copy_deleted", "R-O4", "an attendee's copy was deleted or cancelled: only that link goes"),
+    ("copy_uncategorize", "R-O4", "an attendee's copy got the unsync category or its record was deleted: "
+     "the copy is uncategorized and unlinked, the record stays"),
+    ("copy", "R-O4", "an attendee's copy: nothing is read from it or written to it but calsync's category"),
     ("private_suspended", "R-P1", "the item is private and private_items is skip: the link is suspended"),
     ("sf_deleted_restore", "R-D6", "deleted in Salesforce but edited in the mailbox: the edit wins"),
     ("sf_deleted_revert", "R-D2", "deleted in Salesforce under mailbox_to_salesforce: re-created"),
     ("sf_deleted_delete_item", "R-X1", "deleted in Salesforce: the linked item is deleted"),
     ("sf_deleted_uncategorize", "R-X1", "deleted in Salesforce: the item is kept, uncategorized, unlinked"),
-    ("mb_deleted_attendee", "R-O4", "an attendee's copy was deleted: only that link goes"),
+    ("move_gone", "R-C4", "the record's mailbox changed and its old item was deleted: it moves all the same"),
+    ("downsync_off_gone", "R-X4", "downsync is off and the pushed item was deleted while the record was "
+     "edited: the record is kept, the item is not re-created, the link goes"),
     ("mb_deleted_restore", "R-D6", "deleted in the mailbox but edited in Salesforce: the edit wins"),
     ("mb_deleted_recreate", "R-D3", "deleted in the mailbox under a Salesforce-authoritative policy"),
     ("mb_deleted_delete_record", "R-X2", "deleted in the mailbox: the record is deleted"),
@@ -68,6 +74,7 @@ class Triage:
     sf_pos: np.ndarray
     mb_pos: np.ndarray
     new_mailbox: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # for moves
+    pushed_unwanted: np.ndarray = field(default_factory=lambda: np.empty(0, bool))  # R-X4 removes the item
 
     def mask(self, name: str) -> np.ndarray:
         return self.case == CASE_INDEX[name]
@@ -166,7 +173,7 @@ def classify(
     nonauth_q = (
         (mb_q & ~sf_q & s_has) if pol == S2M else (sf_q & ~mb_q & m_has) if pol == M2S else np.zeros(n, bool)
     )
-    quarantined = (sf_q | mb_q) & ~nonauth_q
+    quarantined = (sf_q | mb_q) & ~nonauth_q & ~attendee_copy  # nothing flows from a copy anyway
 
     # --- per-field change detection (R-C1, R-C2) --------------------------------------------------
     codes: dict[str, np.ndarray] = {}
@@ -223,8 +230,13 @@ def classify(
             code[unbased] = F_TO_MB  # R-O3 by the authoritative side
             code[cm & d] = F_REVERT_MB  # R-D3/R-D4: a mailbox edit of a synced field is reverted
             code[mb_q & s_has & (d | cm)] = F_REVERT_MB  # R-V2
-        if attendee_copy.any():  # R-O4: attendees' copies are not upsynced
-            code[attendee_copy & (code == F_TO_SF)] = F_NONE
+        if attendee_copy.any():  # R-O4: an attendee's copy is passive: nothing is read from or written to it
+            code[attendee_copy] = F_NONE
+            if f in conflict:
+                conflict[f] &= ~attendee_copy
+                winner_sf[f] &= ~attendee_copy
+            if f == "attendees":
+                att_changed &= ~attendee_copy
         if f not in upsync_ok:  # templated fields are written to the mailbox only (profiles.upsync_fields)
             code[(code == F_TO_SF) | (code == F_REVERT_SF)] = F_NONE
         if f == "sensitivity" and private_mode == "sync_without_flag":  # R-P1: IsPrivate is not set
@@ -282,6 +294,7 @@ def classify(
     mode = getattr(getattr(profile, "mailboxes", None), "mode", "owner")
     new_mailbox = np.empty(n, object)
     moved = np.zeros(n, bool)
+    move_gone = np.zeros(n, bool)
     no_mailbox = np.zeros(n, bool)
     meeting_moved = np.zeros(n, bool)
     if mode != "fixed" and "mailbox" in sf.frame.columns and len(sf.frame):
@@ -297,9 +310,12 @@ def classify(
             m_att = gather(mb.frame["attendees"].list.len().fillna(0).to_numpy("int64") > 0, mp, False)
         meeting = is_meeting | m_att.astype(bool)
         moved = movable & ~meeting & m_has & ~attendee_copy
-        meeting_moved = movable & meeting
-        if moved.any():
-            new_mailbox[moved] = sf.frame["mailbox"].iloc[sp[moved]].astype("str").to_numpy(object)
+        # R-C4 "even if it was deleted meanwhile (a move is not an R-X2 delete)".
+        move_gone = movable & ~meeting & (m == GONE) & ~attendee_copy
+        meeting_moved = movable & meeting & ~attendee_copy
+        both = moved | move_gone
+        if both.any():
+            new_mailbox[both] = sf.frame["mailbox"].iloc[sp[both]].astype("str").to_numpy(object)
 
     needs_read = (s == ABSENT) | (m == ABSENT)
     if force_read is not None:
@@ -311,12 +327,16 @@ def classify(
         "both_deleted": (s == GONE) & (m == GONE),
         "leave_window_delete": leave_delete,
         "frozen": frozen,
+        "copy_deleted": attendee_copy & (m == GONE),  # R-O4
+        "copy_uncategorize": attendee_copy & (sf_gone | unsync),  # R-O4
+        "copy": attendee_copy & m_has,  # R-O4
         "private_suspended": private_suspended,
         "sf_deleted_restore": sf_gone & (pol == TWO_WAY) & mb_edited,  # R-D6: the edit wins
         "sf_deleted_revert": sf_gone & (pol == M2S),  # R-D2
         "sf_deleted_delete_item": sf_del_item,  # R-X1
         "sf_deleted_uncategorize": sf_del_uncat,  # R-X1 keep / meetings and mailbox-made items
-        "mb_deleted_attendee": mb_gone & upsync & attendee_copy,  # R-O4
+        "move_gone": move_gone,  # R-C4
+        "downsync_off_gone": mb_gone & (pol == TWO_WAY) & sf_edited & origin_sf & (not downsync),  # R-X4
         "mb_deleted_restore": mb_gone & (pol == TWO_WAY) & sf_edited,  # R-D6
         "mb_deleted_recreate": mb_gone & (pol == S2M),  # R-D3: re-created in the window
         "mb_deleted_delete_record": mb_gone & upsync,  # R-X2
@@ -345,6 +365,7 @@ def classify(
         sp,
         mp,
         new_mailbox,
+        downsync_off,
     )
 
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from calsync.plan_align import IN_SCOPE, Side
-from calsync.plan_emit import Sink, item_category, synced_fields, unsync_category
+from calsync.plan_align import IN_SCOPE, OUT, Side
+from calsync.plan_emit import Settled, Sink, item_category, synced_fields, unsync_category
 from calsync.plan_model import (
     AMBIGUOUS_MATCH,
     NO_MAILBOX,
@@ -22,6 +24,7 @@ from calsync.plan_model import (
     STEP_LINK,
     STEP_RECREATE,
     STEP_REMOVE,
+    WAITING_FOR_ORGANIZER,
 )
 from calsync.plan_triage import M2S, S2M, TWO_WAY, policy
 from calsync.plan_values import Values
@@ -74,7 +77,15 @@ def plan_unlinked(
     sfv: Values,
     mbv: Values,
     sink: Sink,
+    links: pd.DataFrame | None = None,
+    link_sf_pos: np.ndarray | None = None,
+    synced_mailboxes: frozenset[str] = frozenset(),
+    after: Settled = Settled(),
 ) -> Matched:
+    """``links`` / ``link_sf_pos``: all of the profile's links and the Salesforce row of each (R-O4 copies
+    link to a record another link holds); ``synced_mailboxes``: every mailbox the profile syncs
+    (an attendee's copy waits for a synced organizer, R-O4); ``after``: what the linked pass's plan does
+    to links and records (R-D5)."""
     pol = policy(profile)
     pid = str(profile.id)  # type: ignore[attr-defined]
     cat, unsync = item_category(profile), unsync_category(profile)
@@ -180,12 +191,16 @@ def plan_unlinked(
     matched: list[pd.DataFrame] = []
     amb_l: set[int] = set()
     amb_r: set[int] = set()
+    stamped = right[own_stamp].rename(columns={"stamp_record": "record_id"})
     steps = (
-        # R-O3: a stamp joins the pair whatever the mailbox (an owner change then moves it, R-C4).
+        # R-O3: a stamp joins the pair in the record's mailbox first (attendees' copies of a meeting carry
+        # the organizer's stamp too, R-O4: they link as copies below) ...
+        ("R-O3", left, stamped, ["record_id", "target"]),
+        # ... then whatever the mailbox (an owner change then moves it, R-C4).
         (
             "R-O3",
             _stamp_side(left, mode),
-            _stamp_side(right[own_stamp].rename(columns={"stamp_record": "record_id"}), mode),
+            _stamp_side(stamped, mode),
             ["record_id", "target"],
         ),
         # R-O3: the key CalSync_Event_Id__c equals the item's iCalUId, same mailbox.
@@ -252,7 +267,8 @@ def plan_unlinked(
                 if len(mp)
                 else pd.Series(dtype=bool)
             ).astype(bool),
-            "is_organizer": _col(mb.frame, "is_organizer", mp),
+            # The record's own link (organizer's copy or its stand-in, R-O4), not an attendee's copy.
+            "is_organizer": True,
             "in_window": True,
             "by_backfill": False,
         }
@@ -274,14 +290,33 @@ def plan_unlinked(
             else "same event on both sides: adopted, not duplicated",
             fields={
                 "origin": row["origin"],
+                "organizer_copy": True,
                 "stamp": f"{pid}|{row['record_id']}|{row['origin']}",
                 "add_categories": [cat],
             },
         )
 
-    # Creates: only rows that matched nothing and are not ambiguous (R-S7, R-O3).
-    done_l = amb_l | set(sp.tolist())
     done_r = amb_r | set(mp.tolist())
+    held = _attendee_copies(
+        right[~right["rm"].isin(done_r) & right["cat_ok"]],
+        sf,
+        sf_linked,
+        sp,
+        _col(mb.frame, "mailbox", mp).tolist(),
+        links,
+        link_sf_pos,
+        pid,
+        cat,
+        sink,
+        after,
+    )
+
+    # Creates: only rows that matched nothing and are not ambiguous (R-S7, R-O3).
+    # R-O3: an item stamped for a record of this profile that joined nothing is never upsynced: its record
+    # was deleted (re-creating it would undo that delete) or is out of scope (it would be a duplicate).
+    held |= set(right.loc[own_stamp & ~right["rm"].isin(done_r), "rm"].tolist())
+    done_l = amb_l | set(sp.tolist())
+    done_r |= held
     downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
     if downsync:
         rule = (
@@ -313,7 +348,7 @@ def plan_unlinked(
             )
     if pol in (TWO_WAY, M2S):
         todo_r = right[~right["rm"].isin(done_r) & right["cat_ok"]]
-        _upsync_creates(todo_r, mb, mbv, profile, pol, sink, fields_all)
+        _upsync_creates(todo_r, mb, mbv, profile, pol, sink, fields_all, synced_mailboxes)
     return Matched(pseudo, sp, mp)
 
 
@@ -338,16 +373,168 @@ def _taken(matched: list[pd.DataFrame], col: str) -> set[int]:
     return {int(v) for m in matched for v in m[col].tolist()}
 
 
+def _attendee_copies(
+    rest: pd.DataFrame,
+    sf: Side,
+    sf_linked: np.ndarray,
+    matched_sp: np.ndarray,
+    matched_mailboxes: list[str],
+    links: pd.DataFrame | None,
+    link_sf_pos: np.ndarray | None,
+    pid: str,
+    cat: str | None,
+    sink: Sink,
+    after: Settled,
+) -> set[int]:
+    """R-O4 / R-M5: the unmatched items (``rest``) whose iCalUId is the key of a live record are never
+    upsynced (the upsert would land on that record). An item links to that record as an attendee's copy
+    when this profile links the record and not yet in the item's mailbox; otherwise it waits (the record
+    is joined in its own mailbox first, R-O3). Items of a meeting another link of this profile holds wait
+    too, and link to the record when this plan re-creates it from that link (R-D6 / R-D2, then R-O4 in
+    the same session, R-D5); a link this plan drops holds nothing back. Returns the held rows."""
+    rest = rest[rest["ical_uid"].notna()]
+    if rest.empty:
+        return set()
+    uids = pa.array(rest["ical_uid"].astype("str").unique().tolist(), pa.string())
+    held: set[int] = set()
+    if links is not None and len(links) and "ical_uid" in links.columns:
+        in_links = pc.fill_null(pc.is_in(_strings(links["ical_uid"]), value_set=uids), False)
+        at = np.flatnonzero(np.asarray(in_links))
+        if after.dropped_links and "link_id" in links.columns:
+            at = at[~links["link_id"].iloc[at].isin(after.dropped_links).to_numpy(bool)]
+        known = set(links["ical_uid"].iloc[at].astype("str"))
+        held |= set(rest.loc[rest["ical_uid"].isin(known), "rm"].tolist())
+        for rm, uid, target, item in zip(
+            rest["rm"].tolist(),
+            rest["ical_uid"].astype("str"),
+            rest["target"].tolist(),
+            rest["item_id"].tolist(),
+            strict=True,
+        ):
+            boxes_of = {box for u, box in after.recreated if u == uid}
+            if boxes_of and str(target) not in boxes_of:
+                # The record is re-created from another copy in this plan: link by its key at apply.
+                sink.action(
+                    MAILBOX,
+                    "link",
+                    link_id=None,
+                    record_id=None,
+                    mailbox=target,
+                    item_id=item,
+                    rule="R-O4",
+                    step=STEP_FOLLOWER,
+                    reason="an attendee's copy of a meeting whose record is re-created in this session: "
+                    "linked to it, not upsynced",
+                    fields={"external_id": uid, "origin": MAILBOX, "organizer_copy": False},
+                )
+                held.add(rm)
+    if "external_id" not in sf.frame.columns or not len(sf.frame):
+        return held
+    live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
+    if after.deleted_records:  # deleted by this plan (R-X2, R-X3): not there for the next pass
+        live &= ~sf.frame["record_id"].isin(after.deleted_records).to_numpy(bool)
+    keyed = np.asarray(pc.fill_null(pc.is_in(_strings(sf.frame["external_id"]), value_set=uids), False))
+    hits = np.flatnonzero(keyed & live)
+    if not len(hits):
+        return held
+    by_uid: dict[str, list[int]] = {}
+    for p, uid in zip(hits.tolist(), sf.frame["external_id"].iloc[hits].astype("str").tolist(), strict=True):
+        by_uid.setdefault(uid, []).append(p)
+    # The mailboxes each of those records is linked in already (stored links and this session's joins).
+    boxes: dict[int, set[str]] = {p: set() for p in hits.tolist()}
+    if link_sf_pos is not None and links is not None and len(links):
+        at = np.flatnonzero(np.isin(link_sf_pos, hits))
+        for p, box in zip(link_sf_pos[at].tolist(), links["mailbox"].iloc[at].astype("str"), strict=True):
+            boxes[p].add(box)
+    for p, box in zip(matched_sp.tolist(), matched_mailboxes, strict=True):
+        if p in boxes:
+            boxes[p].add(str(box))
+    for rm, uid, target, item in zip(
+        rest["rm"].tolist(),
+        rest["ical_uid"].astype("str"),
+        rest["target"].tolist(),
+        rest["item_id"].tolist(),
+        strict=True,
+    ):
+        records = by_uid.get(uid)
+        if not records:
+            continue
+        held.add(rm)
+        if len(records) != 1:  # two live records with one key (R-M5): nothing is linked to either
+            continue
+        p = records[0]
+        if not (sf_linked[p] or boxes[p]) or str(target) in boxes[p]:
+            continue
+        boxes[p].add(str(target))
+        rid = sf.frame["record_id"].iat[p]
+        sink.action(
+            MAILBOX,
+            "link",
+            link_id=None,
+            record_id=rid,
+            mailbox=target,
+            item_id=item,
+            rule="R-O4",
+            step=STEP_LINK,
+            reason="an attendee's copy of a meeting already synced: linked to the same record, not upsynced",
+            fields={
+                "origin": MAILBOX,
+                "organizer_copy": False,
+                "stamp": f"{pid}|{rid}|{MAILBOX}",
+                "add_categories": [cat],
+            },
+        )
+    return held
+
+
+def _strings(series: pd.Series) -> pa.Array:
+    arr = pa.array(series.astype("object").array if series.dtype == object else series.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr if arr.type == pa.string() else pc.cast(arr, pa.string())
+
+
 def _upsync_creates(
-    right: pd.DataFrame, mb: Side, mbv: Values, profile: object, pol: str, sink: Sink, fields_all: list[str]
+    right: pd.DataFrame,
+    mb: Side,
+    mbv: Values,
+    profile: object,
+    pol: str,
+    sink: Sink,
+    fields_all: list[str],
+    synced_mailboxes: frozenset[str],
 ) -> None:
     """New mailbox items become records; one record per meeting (R-O4), private items per R-P1."""
     if right.empty:
         return
-    rm = right["rm"].to_numpy("int64")
-    private = mb.private[rm]
     mode = getattr(profile, "private_items", "skip")
-    if mode == "skip":
+    # R-O4: one record per meeting; the organizer's copy is upsynced, else the first mailbox's.
+    org = _col(mb.frame, "is_organizer", right["rm"].to_numpy("int64")).fillna(False).astype(bool).to_numpy()
+    right = right.assign(org=~org, key=right["ical_uid"].fillna(right["item_id"]))
+    right = right.sort_values(["key", "org", "target"], kind="stable")
+    leader = ~right["key"].duplicated().to_numpy(bool)
+    keys = right["key"].to_numpy()
+    rm = right["rm"].to_numpy("int64")
+    if synced_mailboxes:
+        # R-O4: the organizer's mailbox is synced but its copy is not in scope: the copies wait for it.
+        organizer = _col(mb.frame, "organizer", rm).astype("object")
+        synced = {m.lower() for m in synced_mailboxes}
+        orphan = right["org"].to_numpy(bool) & organizer.str.lower().isin(synced).to_numpy(bool)
+        waiting = pd.Series(leader & orphan).groupby(keys).transform("any").to_numpy(bool)
+        for p in rm[waiting].tolist():
+            sink.issue(
+                MAILBOX,
+                WAITING_FOR_ORGANIZER,
+                "an attendee's copy of a meeting whose organizer's mailbox is synced: it waits until the "
+                "organizer's item is in scope (R-O4)",
+                mailbox=mb.frame["mailbox"].iat[p],
+                item_id=mb.frame["item_id"].iat[p],
+            )
+        right, leader, keys, rm = right[~waiting], leader[~waiting], keys[~waiting], rm[~waiting]
+    if mode == "skip" and len(rm):
+        # R-P1: a private item is not upsynced; when it is the meeting's upsynced copy (R-O4), the other
+        # copies are not upsynced in its stead (they are copies of what its owner keeps private).
+        private = mb.private[rm] & leader
         for p in rm[private].tolist():
             sink.issue(
                 MAILBOX,
@@ -356,14 +543,10 @@ def _upsync_creates(
                 mailbox=mb.frame["mailbox"].iat[p],
                 item_id=mb.frame["item_id"].iat[p],
             )
-        right = right[~private]
+        blocked = pd.Series(private).groupby(keys).transform("any").to_numpy(bool)
+        right, leader = right[~blocked], leader[~blocked]
     if right.empty:
         return
-    # R-O4: one record per meeting; the organizer's copy is upsynced, else the first mailbox's.
-    org = _col(mb.frame, "is_organizer", right["rm"].to_numpy("int64")).fillna(False).astype(bool).to_numpy()
-    right = right.assign(org=~org, key=right["ical_uid"].fillna(right["item_id"]))
-    right = right.sort_values(["key", "org", "target"], kind="stable")
-    leader = ~right["key"].duplicated().to_numpy(bool)
     mbv.load(right["rm"].to_numpy("int64"))
     rule = "R-D2" if pol == M2S else "R-D1"
     for rm_, target, item, ical, lead in zip(
@@ -402,7 +585,7 @@ def _upsync_creates(
                 item_id=item,
                 rule="R-O4",
                 step=STEP_FOLLOWER,
-                fields={"external_id": ical, "origin": MAILBOX},
+                fields={"external_id": ical, "origin": MAILBOX, "organizer_copy": False},
                 reason="an attendee's copy of a meeting upsynced from another mailbox: linked to "
                 "the same record, not upsynced",
             )

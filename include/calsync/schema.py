@@ -120,6 +120,7 @@ SIDE_COLUMNS: dict[str, object] = {
     "external_id": STR,  # CalSync_Event_Id__c
     "stamp": STR,  # "{profile id}|{record id}|{origin}" (R-M8)
     "is_organizer": BOOL,
+    "organizer": STR,  # the organizer's address, lower case (R-O4: copies wait for a synced organizer)
     "is_cancelled": BOOL,
     "series_type": STR,  # single | occurrence | exception | master (R-M6)
     "last_modified": UTC_TS,
@@ -145,7 +146,9 @@ LINK_COLUMNS: dict[str, object] = {
     "base_sf_attendees_set": STR_LIST,  # per-side attendee sets (R-P2)
     "base_mb_attendees_set": STR_LIST,
     "preserve": STR,  # JSON: preserve_fields values kept for revert_delete / restore (R-D2, R-D6)
-    "is_organizer": BOOL,  # the linked item is the organizer's copy (null: unknown / organizer); R-O4
+    # R-O4: False for an attendee's copy linked to the record (passive); True / null for the record's own
+    # link (the organizer's copy, or the copy upsynced in its stead when the organizer is not synced).
+    "is_organizer": BOOL,
     "is_meeting": BOOL,  # the item has attendees (delete_appointments, on_leave_window, R-C4)
     "by_backfill": BOOL,  # made by a backfill: on_leave_window does not apply (R-X5)
     "in_window": BOOL,  # in the scheduled window at the previous session (R-X5)

@@ -84,7 +84,8 @@ def graph_to_frame(
     rows: dict[str, list[Any]] = {k: [] for k in (
         "mailbox", "item_id", "ical_uid", "subject", "body", "body_type", "location", "s_dt", "s_tz", "e_dt",
         "e_tz", "is_all_day", "show_as", "sensitivity", "reminder_on", "reminder", "categories", "attendees",
-        "is_organizer", "is_cancelled", "series_type", "series_id", "stamp", "last_modified", "change_key")}
+        "is_organizer", "organizer", "is_cancelled", "series_type", "series_id", "stamp", "last_modified",
+        "change_key")}
     for m, ev in live:
         organizer = (_g(ev, "organizer", "emailAddress", "address") or "").lower()
         stamp = next((p.get("value") for p in ev.get("singleValueExtendedProperties") or []
@@ -101,7 +102,8 @@ def graph_to_frame(
             "reminder": ev.get("reminderMinutesBeforeStart"), "categories": list(ev.get("categories") or []),
             "attendees": address_list((_g(a, "emailAddress", "address") for a in ev.get("attendees") or []),
                                        {m, organizer} - {""}),
-            "is_organizer": ev.get("isOrganizer"), "is_cancelled": bool(ev.get("isCancelled")),
+            "is_organizer": ev.get("isOrganizer"), "organizer": organizer or None,
+            "is_cancelled": bool(ev.get("isCancelled")),
             "series_type": GRAPH_SERIES.get(str(ev.get("type") or "singleInstance").lower(), "single"),
             "series_id": ev.get("seriesMasterId") or ev.get("id"), "stamp": stamp or None,
             "last_modified": ev.get("lastModifiedDateTime"), "change_key": ev.get("changeKey"),
@@ -116,8 +118,8 @@ def graph_to_frame(
     parsed = [parse_stamp(s) for s in raw["stamp"]]
     out["record_id"] = [p[1] if p and p[0] == profile.id else None for p in parsed]
     for col in ("item_id", "mailbox", "subject", "body", "body_type", "location", "show_as", "sensitivity",
-                "categories", "attendees", "ical_uid", "stamp", "is_organizer", "is_cancelled", "series_type",
-                "change_key"):
+                "categories", "attendees", "ical_uid", "stamp", "is_organizer", "organizer", "is_cancelled",
+                "series_type", "change_key"):
         out[col] = raw[col] if n else []
     out["is_private"] = (raw["sensitivity"] == "private") if n else []
     out["reminder_minutes"] = (pd.to_numeric(raw["reminder"], errors="coerce")

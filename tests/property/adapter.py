@@ -193,7 +193,8 @@ def plan_input(world: World, profile: Profile, ctx: Context) -> PlanInput:
             mb_rows.append({
                 "presence": presence, "item_id": i.id, "mailbox": mailbox, "categories": sorted(i.categories),
                 "record_id": _stamp_record(i.stamp, profile), "ical_uid": i.ical_uid, "stamp": i.stamp,
-                "is_organizer": i.is_organizer, "is_cancelled": i.cancelled, "series_type": i.series_type,
+                "is_organizer": i.is_organizer, "organizer": (i.organizer or mailbox).lower(),
+                "is_cancelled": i.cancelled, "series_type": i.series_type,
                 "last_modified": pd.Timestamp(i.last_modified), **_mb_cols(i.fields),
             })
     for lk in links:
@@ -212,6 +213,7 @@ def plan_input(world: World, profile: Profile, ctx: Context) -> PlanInput:
         allow_mass_delete=ctx.allow_mass_delete,
         quarantined_records=frozenset(quarantined_records),
         quarantined_items=frozenset(quarantined_items),
+        synced_mailboxes=frozenset(world.mailboxes),
     )
 
 
@@ -476,6 +478,8 @@ def comparison_keys(actions: list[Action], world: World, profile: Profile, *,
         if a.operation == "stamp":
             continue  # R-M8 bookkeeping: see docs/planner-vs-model.md D1
         side = STATE if a.operation in ("link", "unlink") else a.side
+        if side == MAILBOX and item != NEW and side != STATE:
+            rec = "*"  # a write to an existing item is named by the item; the record may be re-created: D17
         if side == STATE:
             keys[(side, a.operation, rec, a.mailbox, item, None, None)] += 1
             continue

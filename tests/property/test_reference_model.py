@@ -458,6 +458,105 @@ def test_r_x4_downsync_false() -> None:
     assert ops(actions) == [(MAILBOX, "delete", "R-X4")] and not w2.records[rid].deleted
 
 
+def test_r_x4_downsync_false_two_way_conveys_up_and_never_writes_the_item() -> None:
+    """N10: a Salesforce-created item under downsync: false: the mailbox's edits go up to Salesforce, the
+    Salesforce edit is not written to the item (nor its category put back, nor the attendee merge's item
+    half), and the item is deleted (R-X4) in the same session."""
+    p = replace(TWO_WAY, downsync=False)
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="Edited in Salesforce", attendees=frozenset({CAT}))
+    touch_item(w, ANN, iid, location="Room 2", attendees=frozenset({"x@o.org"}))
+    i = w.mailboxes[ANN][iid]
+    i.categories = i.categories - {"Salesforce"}  # R-X3 would put it back: not on an item R-X4 removes
+    w2, actions = session(w, p)
+    assert sorted(ops(actions)) == [
+        (MAILBOX, "delete", "R-X4"),
+        (SALESFORCE, "update", "R-D1"),
+        (SALESFORCE, "update", "R-P2"),
+    ]
+    assert ops(actions)[-1] == (MAILBOX, "delete", "R-X4")
+    assert [a for a in actions if a.side == MAILBOX and a.operation != "delete"] == []
+    r = w2.records[rid]
+    assert not r.deleted and r.fields["subject"] == "Edited in Salesforce"
+    assert r.fields["location"] == "Room 2"
+    assert r.fields["attendees"] == frozenset({CAT, "x@o.org"})
+    assert w2.links == [] and w2.mailboxes[ANN] == {}
+    # a conflict Salesforce wins writes nothing to the item: only the delete
+    p = replace(TWO_WAY, downsync=False, conflict_winner="salesforce")
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="SF new")
+    touch_item(w, ANN, iid, subject="Outlook new", minutes=20)
+    w2, actions = session(w, p)
+    assert ops(actions) == [(MAILBOX, "delete", "R-X4")] and w2.records[rid].fields["subject"] == "SF new"
+    # the same conflict won by the mailbox goes up first
+    p = replace(TWO_WAY, downsync=False, conflict_winner="mailbox")
+    w2, actions = session(w, p)
+    assert ops(actions) == [(SALESFORCE, "update", "R-D1"), (MAILBOX, "delete", "R-X4")]
+    assert actions[0].conflict and w2.records[rid].fields["subject"] == "Outlook new"
+
+
+def test_r_x4_downsync_false_mailbox_to_salesforce_reverts_the_record_then_deletes() -> None:
+    """N10 under mailbox_to_salesforce: the record's Salesforce edit is reverted to the item's value and the
+    mailbox's edit goes up (R-D2), then the item is deleted (R-X4); nothing is written to the item."""
+    p = replace(UP, downsync=False)
+    w, rid, iid = synced_pair(UP)
+    touch_record(w, rid, subject="Edited in Salesforce")
+    touch_item(w, ANN, iid, location="Room 2")
+    w2, actions = session(w, p)
+    assert ops(actions) == [
+        (SALESFORCE, "revert_update", "R-D2"),
+        (SALESFORCE, "update", "R-D2"),
+        (MAILBOX, "delete", "R-X4"),
+    ]
+    assert actions[0].fields == {"subject": "Demo"}
+    assert actions[0].before == {"subject": "Edited in Salesforce"}
+    r = w2.records[rid]
+    assert not r.deleted and r.fields["subject"] == "Demo" and r.fields["location"] == "Room 2"
+    assert w2.links == [] and w2.mailboxes[ANN] == {}
+    # only a Salesforce edit: reverted, then the delete
+    w, rid, iid = synced_pair(UP)
+    touch_record(w, rid, subject="Edited in Salesforce")
+    _, actions = session(w, p)
+    assert ops(actions) == [(SALESFORCE, "revert_update", "R-D2"), (MAILBOX, "delete", "R-X4")]
+    # unchanged: a Salesforce delete is reverted (N18), then R-X4 deletes the item (no stamp rewrite)
+    w, rid, iid = synced_pair(UP)
+    w.records[rid].deleted = True
+    w2, actions = session(w, p)
+    assert ops(actions) == [(SALESFORCE, "revert_delete", "R-D2"), (MAILBOX, "delete", "R-X4")]
+    assert w2.links == [] and w2.mailboxes[ANN] == {}
+
+
+def test_r_x4_downsync_false_mailbox_delete_against_salesforce_edit_only_unlinks() -> None:
+    """N10: two_way, origin salesforce: the item deleted in the mailbox while the record was edited: the
+    record is kept (R-D6, no R-X2 delete) and the item is not re-created (R-X4): only an unlink."""
+    p = replace(TWO_WAY, downsync=False)
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="Edited in Salesforce")
+    del w.mailboxes[ANN][iid]
+    w2, actions = session(w, p)
+    assert ops(actions) == [(MAILBOX, "unlink", "R-X4")]
+    assert (actions[0].record_id, actions[0].mailbox, actions[0].item_id) == (rid, ANN, iid)
+    assert actions[0].conflict and actions[0].winner == SALESFORCE
+    r = w2.records[rid]
+    assert not r.deleted and r.fields["subject"] == "Edited in Salesforce"
+    assert w2.links == [] and w2.mailboxes[ANN] == {}
+    assert plan_session(w2, p, ctx(hours=1)) == []  # the session after it plans nothing
+    assert run_session(w2, p, ctx(hours=24))[1] == []
+    # without the Salesforce edit, R-X2 deletes the record as before
+    w, rid, iid = synced_pair(TWO_WAY)
+    del w.mailboxes[ANN][iid]
+    w2, actions = session(w, p)
+    assert ops(actions) == [(SALESFORCE, "delete", "R-X2")] and w2.records[rid].deleted
+    # unchanged: a record deleted while the item was edited is restored (R-D6), then R-X4 deletes the item
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_item(w, ANN, iid, subject="Edited in Outlook")
+    w.records[rid].deleted = True
+    w2, actions = session(w, p)
+    assert ops(actions) == [(SALESFORCE, "restore", "R-D6"), (MAILBOX, "delete", "R-X4")]
+    (kept,) = [r for r in w2.records.values() if not r.deleted]
+    assert kept.fields["subject"] == "Edited in Outlook" and w2.links == []
+
+
 def test_r_x5_frozen_outside_window_and_on_leave_window() -> None:
     w, rid, _ = synced_pair(TWO_WAY)
     later = ctx(hours=24 * 30)  # the event (tomorrow) is now 29 days in the past
@@ -705,6 +804,108 @@ def test_r_d6_mailbox_delete_against_salesforce_edit_restores_under_downsync_fal
     assert w2.mailboxes[ANN][link.item_id].fields["subject"] == "Edited in Salesforce"
 
 
+EXT = "ext@o.org"  # an organizer whose mailbox is not synced
+
+
+def external_meeting(w: World) -> None:
+    """One meeting organized by EXT: an attendee's copy in ANN's mailbox (m1a) and in BOB's (m1b)."""
+    for mailbox, iid in ((ANN, "m1a"), (BOB, "m1b")):
+        copy = add_item(w, mailbox, iid, uid="uid-m1", subject="Meeting", attendees=frozenset({mailbox, CAT}))
+        copy.is_organizer, copy.organizer = False, EXT
+
+
+def live_keys(w: World) -> list[str]:
+    """R-M5: the CalSync_Event_Id__c of every live record (must be unique)."""
+    keys = sorted(r.external_id for r in w.records.values() if not r.deleted and r.external_id)
+    assert len(keys) == len(set(keys)), f"R-M5 / R-O4: two live records share a key: {keys}"
+    return keys
+
+
+def upsynced_from_bob_while_ann_is_down() -> tuple[World, str]:
+    """Step 2 of the N29 histories: ANN's mailbox is unavailable, BOB's copy is the one upsynced."""
+    w = new_world(ANN, BOB)
+    external_meeting(w)
+    w, actions = session(w, TWO_WAY, ctx(unavailable_mailboxes=frozenset({ANN})))
+    assert ops(actions) == [(SALESFORCE, "create", "R-D1"), (MAILBOX, "stamp", "R-M8")]
+    assert all(a.mailbox == BOB for a in actions) and live_keys(w) == ["uid-m1"]
+    (link,) = w.links
+    assert (link.mailbox, link.item_id, link.origin, link.is_organizer_copy) == (BOB, "m1b", MAILBOX, True)
+    return w, link.record_id
+
+
+def test_r_d6_r_o4_restored_meeting_is_not_duplicated_by_an_unseen_copy() -> None:
+    """N29: the record of a meeting is deleted in Salesforce while BOB's linked copy is edited (R-D6); ANN's
+    copy, never seen before (her mailbox was down), must not be upsynced as a second record (R-M5, R-O4):
+    it links to the restored record as an attendee's copy in the next pass of the same session (R-D5)."""
+    w, r2 = upsynced_from_bob_while_ann_is_down()
+    w.records[r2].deleted = True  # step 3: deleted in Salesforce ...
+    touch_item(w, BOB, "m1b", subject="Meeting (moved room)")  # ... and edited in BOB's mailbox
+    w2, actions = session(w, TWO_WAY)  # step 4: every mailbox available; session(): a 2nd run is empty
+    assert ops(actions) == [
+        (SALESFORCE, "restore", "R-D6"),
+        (MAILBOX, "stamp", "R-M8"),  # BOB's stamp names the restored record's new id
+        (MAILBOX, "link", "R-O4"),  # ANN's copy: an attendee's copy of the restored record
+        (MAILBOX, "stamp", "R-M8"),
+    ]
+    assert not [a for a in actions if a.side == SALESFORCE and a.operation == "create"], "N29: no upsync"
+    restore, _stamp, link_ann, _ = actions
+    assert restore.record_id == r2 and restore.item_id == "m1b" and restore.conflict
+    assert restore.fields["CalSync_Event_Id__c"] == "uid-m1"
+    assert (link_ann.item_id, link_ann.organizer_copy) == ("m1a", False)
+    assert live_keys(w2) == ["uid-m1"]
+    (new,) = [r for r in w2.records.values() if not r.deleted]
+    assert new.fields["subject"] == "Meeting (moved room)" and new.owner_mailbox == BOB
+    links = {lk.mailbox: lk for lk in w2.links}
+    assert {m: (lk.record_id, lk.item_id, lk.is_organizer_copy) for m, lk in links.items()} == {
+        BOB: (new.id, "m1b", True),
+        ANN: (new.id, "m1a", False),
+    }
+    assert links[BOB].origin == MAILBOX  # R-D6: the restore keeps the link's origin
+    # the copy stays passive (N9): ANN's edit is not upsynced
+    touch_item(w2, ANN, "m1a", minutes=30, subject="my own title")
+    w3, actions = session(w2, TWO_WAY)
+    assert actions == [] and live_keys(w3) == ["uid-m1"]
+
+
+def test_r_d6_r_o4_unseen_copy_waits_while_the_upsynced_copy_is_unreadable() -> None:
+    """N29 with R-X6: while BOB's mailbox (holding the upsynced copy) cannot be read, the deleted record
+    cannot be restored yet, and ANN's copy is not upsynced meanwhile; once BOB is back, restore + link."""
+    w, r2 = upsynced_from_bob_while_ann_is_down()
+    w.records[r2].deleted = True
+    touch_item(w, BOB, "m1b", subject="Meeting (moved room)")
+    bob_down = ctx(unavailable_mailboxes=frozenset({BOB}))
+    for down in (bob_down, ctx(unreadable_items=frozenset({(BOB, "m1b")}))):
+        w2, actions = session(w, TWO_WAY, down)
+        assert actions == [] and live_keys(w2) == []
+    w3, actions = session(w2, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "restore", "R-D6"),
+        (MAILBOX, "stamp", "R-M8"),
+        (MAILBOX, "link", "R-O4"),
+        (MAILBOX, "stamp", "R-M8"),
+    ]
+    assert live_keys(w3) == ["uid-m1"] and len(w3.links) == 2
+
+
+def test_r_o4_copy_first_seen_while_the_record_is_live_links_even_if_it_sorts_first() -> None:
+    """N9 / N29: the meeting already has its record (upsynced from BOB's copy); ANN's copy, seen for the
+    first time, links as an attendee's copy. R-O4's "the copy in the mailbox that sorts first" only chooses
+    which copy is upsynced when the meeting has no record yet."""
+    w, r2 = upsynced_from_bob_while_ann_is_down()
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "link", "R-O4"), (MAILBOX, "stamp", "R-M8")]
+    assert actions[0].record_id == r2 and actions[0].item_id == "m1a" and not actions[0].organizer_copy
+    assert live_keys(w2) == ["uid-m1"] and len(w2.records) == 1
+    assert {(lk.mailbox, lk.is_organizer_copy) for lk in w2.links} == {(BOB, True), (ANN, False)}
+    # for contrast: with both mailboxes readable from the start, ANN's copy (sorts first) is upsynced
+    w = new_world(ANN, BOB)
+    external_meeting(w)
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions)[:2] == [(SALESFORCE, "create", "R-D1"), (MAILBOX, "stamp", "R-M8")]
+    assert actions[0].item_id == "m1a" and live_keys(w2) == ["uid-m1"]
+    assert {(lk.mailbox, lk.is_organizer_copy) for lk in w2.links} == {(ANN, True), (BOB, False)}
+
+
 # --- (b) random histories --------------------------------------------------------------------------------
 
 MAILBOXES = (ANN, BOB)
@@ -716,6 +917,7 @@ PROFILES = st.sampled_from(
         DOWN,
         replace(TWO_WAY, conflict_winner="salesforce"),
         replace(TWO_WAY, downsync=False),
+        replace(UP, downsync=False),
         replace(TWO_WAY, salesforce_deletion="keep"),
         replace(TWO_WAY, salesforce_deletion="delete"),
         replace(TWO_WAY, private_items="sync"),
@@ -960,6 +1162,13 @@ class SyncMachine(RuleBasedStateMachine):
                 rec = before.records.get(a.record_id or "")
                 if a.rule == "R-X1":
                     assert rec is None or rec.deleted, "R-C3: only a confirmed Salesforce delete"
+        if not self.profile.downsync and self.profile.direction != "salesforce_to_mailbox":
+            # N10 / R-X4: an item calsync pushed is removed, never written (nor re-created) first
+            origin = {(lk.mailbox, lk.item_id): lk.origin for lk in before.links_of(self.profile.id)}
+            origin |= {(a.mailbox, a.item_id): a.origin for a in actions if a.operation == "link"}
+            for a in actions:
+                if a.side == MAILBOX and a.operation not in ("delete", "uncategorize", "link", "unlink"):
+                    assert origin.get((a.mailbox, a.item_id)) != SALESFORCE, f"N10: item written: {a}"
         if self.profile.direction == "salesforce_to_mailbox":
             upward = [a for a in actions if a.side == SALESFORCE and a.operation not in ("link", "unlink")]
             assert not upward, "R-D3: nothing is conveyed upward"

@@ -260,7 +260,8 @@ class World:
                 ]
                 self.mb[a["item_id"]]["categories"] = [*cats, *fields.get("add_categories", [])]
                 self.mb[a["item_id"]]["presence"] = PRESENT
-            elif op == "unlink" and link is not None and link in self.links:
+            elif op == "unlink" and link is not None and link in self.links and a["rule"] != "R-C4":
+                # R-C4's create re-pointed the link to the new item: the old item's unlink leaves it.
                 self.links.remove(link)
                 by_id.pop(link["link_id"])
             elif op == "link" and a["record_id"] is not None:

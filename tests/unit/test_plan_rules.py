@@ -16,7 +16,14 @@ from plan_fixtures import (
     ops,
 )
 
-from calsync.plan import AMBIGUOUS_MATCH, NO_MAILBOX, OWNER_NOT_ORGANIZER, PRIVATE_SKIPPED, RECURRENCE
+from calsync.plan import (
+    AMBIGUOUS_MATCH,
+    NO_MAILBOX,
+    OWNER_NOT_ORGANIZER,
+    PRIVATE_SKIPPED,
+    RECURRENCE,
+    WAITING_FOR_ORGANIZER,
+)
 from calsync.schema import MAILBOX, SALESFORCE
 
 # --- product note examples ---------------------------------------------------------------------------
@@ -648,3 +655,140 @@ def test_no_move_into_an_unavailable_mailbox() -> None:
     w.sf["a01"]["mailbox"] = B
     assert ops(w.plan(unavailable_mailboxes=frozenset({B}))) == []
     assert (MAILBOX, "create", "R-C4") in ops(w.plan())
+
+
+# --- R-X4 with pending edits, R-C4 of a deleted item, R-O4 attendees' copies ---------------------------
+
+
+def test_downsync_false_conveys_the_mailbox_edit_before_removing_the_pushed_item() -> None:
+    # R-X4 "upsync continues": the mailbox's edit reaches Salesforce, nothing is written to the item first.
+    w = World(event_profile(downsync=False))
+    w.pair("a01", "i01", origin=SALESFORCE)
+    w.edit_mb("i01", subject="Edited in Outlook")
+    w.edit_sf("a01", location="Room 9")
+    r = w.plan()
+    assert ops(r) == [(MAILBOX, "delete", "R-X4"), (SALESFORCE, "update", "R-D1")]
+    assert fields_of(r, "update", SALESFORCE) == {"subject": "Edited in Outlook"}
+    assert list(r.actions["operation"]) == ["update", "delete"]  # conveyed before the item goes
+
+
+def test_downsync_false_item_deleted_while_record_edited_keeps_the_record() -> None:
+    # R-X4 with R-D6: the Salesforce edit wins over the delete (no R-X2), the pushed item is not re-created.
+    w = World(event_profile(downsync=False))
+    w.pair("a01", "i01", origin=SALESFORCE)
+    w.delete_mb("i01")
+    w.edit_sf("a01", subject="Edited in Salesforce")
+    assert ops(w.plan()) == [(MAILBOX, "unlink", "R-X4")]
+
+
+def test_owner_change_moves_even_if_the_old_item_was_deleted() -> None:
+    # R-C4: "even if it was deleted meanwhile (a move is not an R-X2 delete)": the record is kept.
+    w = World(event_profile())
+    w.pair("a01", "i01")
+    w.delete_mb("i01")
+    w.edit_sf("a01", mailbox=B)
+    r = w.plan()
+    assert ops(r) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "unlink", "R-C4")]
+    assert r.actions.iloc[0]["mailbox"] == B
+    w.apply(r)
+    assert ops(w.plan()) == []
+
+
+def test_move_under_mailbox_to_salesforce_reverts_and_carries_the_mailbox_values() -> None:
+    # R-C4 with R-D2: the Salesforce edit is reverted and the new item holds the authoritative values.
+    w = World(event_profile(direction="mailbox_to_salesforce"))
+    w.pair("a01", "i01", subject="Agreed")
+    w.edit_sf("a01", subject="Edited in Salesforce", mailbox=B)
+    r = w.plan()
+    assert (SALESFORCE, "revert_update", "R-D2") in ops(r)
+    assert fields_of(r, "create", MAILBOX)["subject"] == "Agreed"
+
+
+def _synced_meeting(w: World) -> None:
+    """A meeting organized in A, linked by the profile, with an attendee's copy in B."""
+    w.pair("a01", "i01", attendees=[B])
+    w.sf["a01"]["external_id"] = "uid-i01"
+    w.item("i02", mailbox=B, attendees=[A], is_organizer=False, organizer=A, ical_uid="uid-i01")
+
+
+def test_attendee_copy_of_a_synced_meeting_links_to_its_record() -> None:
+    # R-O4: one Event per meeting: the copy links to the organizer's record, nothing is upsynced.
+    w = World(event_profile())
+    _synced_meeting(w)
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert ops(r) == [(MAILBOX, "link", "R-O4")]
+    link = r.actions.iloc[0]
+    assert (link["record_id"], link["item_id"]) == ("a01", "i02")
+    assert fields_of(r, "link", MAILBOX)["organizer_copy"] is False
+
+
+def test_attendee_copy_is_passive_and_its_delete_removes_only_its_link() -> None:
+    # R-O4: the copy's edits are not upsynced, Salesforce edits are not written to it, its delete or
+    # unsync category never deletes the record.
+    w = World(event_profile())
+    _synced_meeting(w)
+    w.apply(w.plan(synced_mailboxes=frozenset({A, B})))
+    assert len(w.links) == 2
+    w.edit_mb("i02", subject="Attendee's own note")
+    w.edit_sf("a01", location="Room 9")
+    r = w.plan()
+    assert list(zip(r.actions["operation"], r.actions["item_id"], strict=True)) == [("update", "i01")]
+    w.edit_mb("i02", categories=["Salesforce", "Salesforce Unsync"])
+    assert ops(w.plan()) == [(MAILBOX, "uncategorize", "R-O4"), (MAILBOX, "unlink", "R-O4"),
+                             (MAILBOX, "update", "R-D1")]
+    w.edit_mb("i02", categories=["Salesforce"])
+    w.delete_mb("i02")
+    assert ops(w.plan()) == [(MAILBOX, "unlink", "R-O4"), (MAILBOX, "update", "R-D1")]
+
+
+def test_attendee_copy_waits_for_a_synced_organizer() -> None:
+    # R-O4: the organizer's mailbox is synced but its item is not in scope yet: WAITING_FOR_ORGANIZER.
+    w = World(event_profile())
+    w.item("i02", mailbox=B, attendees=[A], is_organizer=False, organizer=A, ical_uid="m1")
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert ops(r) == []
+    assert list(r.issues["code"]) == [WAITING_FOR_ORGANIZER]
+    # An organizer outside the synced mailboxes: the first mailbox's copy is upsynced.
+    r = w.plan(synced_mailboxes=frozenset({B}))
+    assert ops(r) == [(SALESFORCE, "create", "R-D1")]
+
+
+def test_an_item_carrying_a_linked_records_key_is_never_upsynced_again() -> None:
+    # R-M5 / R-O3: a second item with the key of a record linked in the same mailbox is not a new record.
+    w = World(event_profile())
+    w.pair("a01", "i01")
+    w.sf["a01"]["external_id"] = "uid-i01"
+    w.item("i03", ical_uid="uid-i01")
+    assert ops(w.plan()) == []
+
+
+def test_lost_state_store_relinks_a_meeting_and_its_attendees_copy() -> None:
+    # R-O3 with R-O4: both copies carry the organizer's stamp; the one in the record's mailbox joins by
+    # stamp, the other links as an attendee's copy; nothing is created or reported ambiguous.
+    w = World(event_profile())
+    _synced_meeting(w)
+    w.apply(w.plan(synced_mailboxes=frozenset({A, B})))
+    for iid in ("i01", "i02"):
+        w.mb[iid]["stamp"] = "events|a01|salesforce"
+        w.mb[iid]["record_id"] = "a01"
+    w.links.clear()
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert ops(r) == [(MAILBOX, "link", "R-O3"), (MAILBOX, "link", "R-O4")]
+    assert r.issues.empty
+
+
+def test_unseen_copy_of_a_meeting_restored_in_this_session_links_to_it() -> None:
+    # R-D6 then R-O4 in the same session (R-D5): the record is re-created from the upsynced copy; a copy
+    # seen for the first time links to it by its key instead of becoming a second record (R-M5).
+    w = World(event_profile())
+    ext = "x@ext.test"
+    own = w.pair("a01", "i02", mailbox=B, origin=MAILBOX, attendees=[A], is_organizer=False, organizer=ext)
+    own["is_organizer"] = True  # the copy upsynced in the external organizer's stead: the record's own link
+    w.sf["a01"]["external_id"] = "uid-i02"
+    w.delete_sf("a01")
+    w.edit_mb("i02", subject="Edited by the attendee")
+    w.item("i01", mailbox=A, attendees=[B], is_organizer=False, organizer=ext, ical_uid="uid-i02")
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert ops(r) == [(MAILBOX, "link", "R-O4"), (SALESFORCE, "restore", "R-D6")]
+    link = r.actions[r.actions["operation"] == "link"].iloc[0]
+    assert link["item_id"] == "i01" and fields_of(r, "link", MAILBOX)["external_id"] == "uid-i02"

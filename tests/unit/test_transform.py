@@ -605,6 +605,7 @@ def test_attendees_exclude_mailbox_owner_and_organizer() -> None:
         ]
     )
     assert list(g.frame["attendees"].iloc[0]) == ["amy@x.com", "zed@x.com"]
+    assert g.frame["organizer"].iloc[0] == "boss@x.com"  # R-O4: a copy waits for a synced organizer
     body = frame_to_graph(g.frame.iloc[0], EVENTS, fields=["attendees"])
     assert [a["emailAddress"]["address"] for a in body["attendees"]] == ["amy@x.com", "zed@x.com"]
 

@@ -549,6 +549,24 @@ class Pass:
             return [self.recreate_item(link, r, "revert_delete", "R-D3", "mailbox delete reverted")]
         if p.direction == TWO_WAY:
             edited = [f for f in fields_for(p.kind) if changed(link, SALESFORCE, f, r.fields.get(f))]
+            if edited and not p.downsync and link.origin == SALESFORCE:
+                # N10: R-D6 keeps the edited record (no R-X2 delete); R-X4 pushes nothing, so the item
+                # calsync pushed earlier is not re-created: only the link goes
+                a = self.act(
+                    MAILBOX,
+                    "unlink",
+                    "R-X4",
+                    record_id=r.id,
+                    mailbox=link.mailbox,
+                    item_id=link.item_id,
+                    conflict=True,
+                    winner=SALESFORCE,
+                    reason=(
+                        f"deleted in the mailbox, edited in Salesforce ({', '.join(edited)}): record kept,"
+                        " item not re-created under downsync: false"
+                    ),
+                )
+                return [a]
             if edited:
                 a = self.recreate_item(
                     link,
@@ -591,8 +609,11 @@ class Pass:
             ]
         field_actions = self.sync_fields(link, r, i)
         if p.kind == "event" and p.direction != DOWN and not p.downsync and link.origin == SALESFORCE:
-            if field_actions:
-                return field_actions  # N10: convey what the mailbox changed first; removal next pass
+            # N10: only the writes to Salesforce are made (the mailbox's edits go up, R-D2 reverts of the
+            # record); nothing is written to the item R-X4 removes, which goes in the next pass
+            upward = [a for a in field_actions if a.side == SALESFORCE]
+            if upward:
+                return upward
             return [self.delete_item(link, i, "R-X4", "downsync: false removes items pushed earlier")]
         return field_actions + self.categories_and_stamp(link, i)
 
@@ -979,6 +1000,10 @@ class Pass:
         )
 
     def meeting_synced_elsewhere(self, ical_uid: str) -> bool:
+        """N29 (R-M5, R-O4, R-D6): a link of this profile holds another copy of this meeting. Such a copy's
+        record may be confirmed deleted and restored from that copy in this pass (R-D6) or not be planned at
+        all (unavailable mailbox, failed read, suspended link): the unlinked copy is then never upsynced (a
+        second record with the same key); once the record is live again it links as a copy (N9)."""
         for lk in self.w.links:
             other = self.w.item(lk.mailbox, lk.item_id)
             if lk.profile_id == self.p.id and other is not None and other.ical_uid == ical_uid:
