@@ -178,6 +178,11 @@ def plan_unlinked(
             "stamp_record": _col(mb.frame, "record_id", m_idx).astype("object"),
             "stamp": _col(mb.frame, "stamp", m_idx).astype("object"),
             "ical_uid": _col(mb.frame, "ical_uid", m_idx).astype("object"),
+            # The organizer's item of a meeting (an item with attendees whose organizer is its mailbox).
+            "is_org": (
+                _col(mb.frame, "is_organizer", m_idx).astype("boolean").fillna(False).to_numpy(bool)
+                & _has_attendees(mb.frame, m_idx)
+            ),
             "subj": _norm_subject(_col(mb.frame, "subject", m_idx)).astype("object"),
             "start": _col(mb.frame, "start_utc", m_idx),
             "end": _col(mb.frame, "end_utc", m_idx),
@@ -193,8 +198,16 @@ def plan_unlinked(
     amb_r: set[int] = set()
     stamped = right[own_stamp].rename(columns={"stamp_record": "record_id"})
     steps = (
-        # R-O3: a stamp joins the pair in the record's mailbox first (attendees' copies of a meeting carry
-        # the organizer's stamp too, R-O4: they link as copies below) ...
+        # R-O3: a stamp joins a meeting's organizer item first, whatever the mailbox (attendees' copies of a
+        # meeting carry the organizer's stamp too and link as copies below, R-O4; a meeting stays in its
+        # organizer's mailbox when its owner changes, R-C4) ...
+        (
+            "R-O3",
+            _stamp_side(left, mode),
+            _stamp_side(stamped[stamped["is_org"]], mode),
+            ["record_id", "target"],
+        ),
+        # ... then the item in the record's mailbox ...
         ("R-O3", left, stamped, ["record_id", "target"]),
         # ... then whatever the mailbox (an owner change then moves it, R-C4).
         (
@@ -262,11 +275,7 @@ def plan_unlinked(
             "item_id": _col(mb.frame, "item_id", mp).astype("object"),
             "origin": origin,
             "ical_uid": _col(mb.frame, "ical_uid", mp).astype("object"),
-            "is_meeting": (
-                _col(mb.frame, "attendees", mp).map(lambda a: a is not None and len(a) > 0)
-                if len(mp)
-                else pd.Series(dtype=bool)
-            ).astype(bool),
+            "is_meeting": _has_attendees(mb.frame, mp),
             # The record's own link (organizer's copy or its stand-in, R-O4), not an attendee's copy.
             "is_organizer": True,
             "in_window": True,
@@ -307,6 +316,7 @@ def plan_unlinked(
         link_sf_pos,
         pid,
         cat,
+        unsync,
         sink,
         after,
     )
@@ -352,6 +362,10 @@ def plan_unlinked(
     return Matched(pseudo, sp, mp)
 
 
+def _has_attendees(frame: pd.DataFrame, pos: np.ndarray) -> np.ndarray:
+    return _col(frame, "attendees", pos).map(lambda a: a is not None and len(a) > 0).to_numpy(bool)
+
+
 def _own_stamp(frame: pd.DataFrame, pid: str) -> np.ndarray:
     """Rows whose stamp names a record of this profile (R-M8)."""
     if not len(frame) or "stamp" not in frame.columns or "record_id" not in frame.columns:
@@ -383,6 +397,7 @@ def _attendee_copies(
     link_sf_pos: np.ndarray | None,
     pid: str,
     cat: str | None,
+    unsync: str | None,
     sink: Sink,
     after: Settled,
 ) -> set[int]:
@@ -431,8 +446,6 @@ def _attendee_copies(
     if "external_id" not in sf.frame.columns or not len(sf.frame):
         return held
     live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
-    if after.deleted_records:  # deleted by this plan (R-X2, R-X3): not there for the next pass
-        live &= ~sf.frame["record_id"].isin(after.deleted_records).to_numpy(bool)
     keyed = np.asarray(pc.fill_null(pc.is_in(_strings(sf.frame["external_id"]), value_set=uids), False))
     hits = np.flatnonzero(keyed & live)
     if not len(hits):
@@ -467,13 +480,11 @@ def _attendee_copies(
             continue
         boxes[p].add(str(target))
         rid = sf.frame["record_id"].iat[p]
+        ids = {"link_id": None, "record_id": rid, "mailbox": target, "item_id": item}
         sink.action(
             MAILBOX,
             "link",
-            link_id=None,
-            record_id=rid,
-            mailbox=target,
-            item_id=item,
+            **ids,
             rule="R-O4",
             step=STEP_LINK,
             reason="an attendee's copy of a meeting already synced: linked to the same record, not upsynced",
@@ -484,6 +495,26 @@ def _attendee_copies(
                 "add_categories": [cat],
             },
         )
+        if rid in after.deleted_records:
+            # This plan deletes the record (R-X2, R-X3): the copy just linked goes as its record's copies
+            # do (R-O4), rather than waiting for an organizer whose item is gone.
+            sink.action(
+                MAILBOX,
+                "uncategorize",
+                **ids,
+                rule="R-O4",
+                step=STEP_REMOVE,
+                reason="its meeting's record is deleted in this session: the copy is uncategorized",
+                fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
+            )
+            sink.action(
+                MAILBOX,
+                "unlink",
+                **ids,
+                rule="R-O4",
+                step=STEP_REMOVE,
+                reason="its meeting's record is deleted in this session",
+            )
     return held
 
 

@@ -490,7 +490,11 @@ def comparison_keys(actions: list[Action], world: World, profile: Profile, *,
                 keys[(*base, name, _norm(common(name, a.side, value)))] += 1
                 written = True
             elif name == "categories":
-                keys[(*base, name, repr(sorted(value)))] += 1
+                # Which write carries a category fix (restore_category, or a revert's request) is
+                # representation: compared as one kind of write (D25).
+                fix = a.operation in ("update", "revert_update", "restore_category")
+                keys[(side, "categories" if fix else a.operation, rec, a.mailbox, item, name,
+                      repr(sorted(value)))] += 1
                 written = True
         if not written:
             keys[(*base, None, None)] += 1

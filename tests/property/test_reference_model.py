@@ -448,6 +448,26 @@ def test_r_c4_owner_move_creates_new_item_before_deleting_old() -> None:
     assert session(w, TWO_WAY)[1] == []
 
 
+def test_r_o3_r_c4_stamp_joins_the_old_item_after_an_owner_change_and_a_lost_state_store() -> None:
+    """N12 / N26: the stamp on ANN's item joins the record whatever the mailbox; the link then moves in
+    the same session (R-D5): no second item for the record in BOB's mailbox beside a stranded one."""
+    w, rid, iid = synced_pair(TWO_WAY, rid="p1")
+    assert w.mailboxes[ANN][iid].stamp == f"{TWO_WAY.id}|p1|salesforce"
+    w.records[rid].owner_mailbox = BOB  # no session
+    w.links = []  # the state store is lost
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (MAILBOX, "link", "R-O3"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    assert (actions[0].mailbox, actions[0].item_id, actions[0].origin) == (ANN, iid, SALESFORCE)
+    assert actions[1].mailbox == BOB and (actions[2].mailbox, actions[2].item_id) == (ANN, iid)
+    assert w2.mailboxes[ANN] == {} and len(w2.mailboxes[BOB]) == 1
+    (link,) = w2.links
+    assert (link.record_id, link.mailbox, link.origin) == (rid, BOB, SALESFORCE)
+
+
 def test_r_x4_downsync_false() -> None:
     p = replace(TWO_WAY, downsync=False)
     w = new_world()

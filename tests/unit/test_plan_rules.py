@@ -792,3 +792,19 @@ def test_unseen_copy_of_a_meeting_restored_in_this_session_links_to_it() -> None
     assert ops(r) == [(MAILBOX, "link", "R-O4"), (SALESFORCE, "restore", "R-D6")]
     link = r.actions[r.actions["operation"] == "link"].iloc[0]
     assert link["item_id"] == "i01" and fields_of(r, "link", MAILBOX)["external_id"] == "uid-i02"
+
+
+def test_lost_state_store_keeps_a_meeting_with_its_organizer_after_an_owner_change() -> None:
+    # R-O3 with R-C4 / R-O4: the record's owner is now B, but the meeting stays in its organizer's
+    # mailbox: the organizer's item joins by stamp, B's copy links as a passive copy (no writes to it).
+    w = World(event_profile())
+    _synced_meeting(w)
+    w.apply(w.plan(synced_mailboxes=frozenset({A, B})))
+    w.sf["a01"]["mailbox"] = B
+    for iid in ("i01", "i02"):
+        w.mb[iid].update(stamp="events|a01|salesforce", record_id="a01")
+    w.links.clear()
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    links = r.actions[r.actions["operation"] == "link"].set_index("item_id")
+    assert links.loc["i01", "rule"] == "R-O3" and links.loc["i02", "rule"] == "R-O4"
+    assert set(r.actions["operation"]) == {"link"}

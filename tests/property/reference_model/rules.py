@@ -246,8 +246,25 @@ class Pass:
                         and r.fields["when"].end == i.fields["when"].end
                     ):
                         weak.add((r.id, i.id))
+            for r in self.records_stamped_elsewhere(mailbox):
+                for i in items:  # N12: a stamp joins whatever the mailbox; the link then moves (R-C4)
+                    stamp_parts = (i.stamp or "").split("|")
+                    if stamp_parts[:2] == [self.p.id, r.id] and len(stamp_parts) == 3 and not is_meeting(i):
+                        strong[(r.id, i.id)] = "R-O3"
             self.join(mailbox, strong, records, items)
             self.join(mailbox, {pair: "R-S7" for pair in weak}, records, items)
+
+    def records_stamped_elsewhere(self, mailbox: str) -> list[Record]:
+        """N12 (R-O3, R-C4): records of this profile with no link at all that no longer resolve to
+        `mailbox` (e.g. the owner changed while the state store was lost). An unlinked non-meeting item
+        of `mailbox` whose stamp names one of them is linked there, and the link then moves (N26)."""
+        out = []
+        for r in sorted(self.w.records.values(), key=lambda r: r.id):
+            if not self.record_eligible(r) or mailbox in targets(self.w, self.p, r):
+                continue
+            if not any(lk.record_id == r.id and lk.profile_id == self.p.id for lk in self.w.links):
+                out.append(r)
+        return out
 
     def join(
         self, mailbox: str, pairs: dict[tuple[str, str], str], records: list[Record], items: list[Item]
@@ -304,6 +321,8 @@ class Pass:
                 continue  # R-X4: Salesforce-created records are not pushed
             if self.move_waits(r, tgts):
                 continue  # R-C4 with R-X6 / R-P1 / R-D2: the old link is not ready to move (N30-N32)
+            if any(rid == r.id and m not in tgts for rid, m in self.planned_pairs):
+                continue  # N12: stamp-joined in another mailbox in this pass: it moves next pass (R-C4)
             for mailbox in tgts:
                 if mailbox in self.ctx.unavailable_mailboxes:
                     continue
