@@ -448,6 +448,32 @@ def test_r_c4_owner_move_creates_new_item_before_deleting_old() -> None:
     assert session(w, TWO_WAY)[1] == []
 
 
+def test_r_c4_r_x2_deleted_meeting_does_not_move_after_an_owner_change() -> None:
+    """N26: a MEETING's item deleted after its record's owner changed does not move ("even if it was
+    deleted meanwhile" is for appointments): the link's baseline attendees say it was a meeting, so the
+    delete is an ordinary confirmed delete: R-X2 deletes the record, or R-D6 restores an edited one."""
+    for edited in (False, True):
+        w = new_world(ANN, BOB)
+        add_item(w, ANN, "m7a", uid="meet7", subject="Kickoff", attendees=frozenset({CAT}))
+        w, _ = session(w, TWO_WAY)
+        (link,) = w.links
+        rid = link.record_id
+        assert link.origin == MAILBOX and link.base_mb["attendees"] and w.records[rid].fields["attendees"]
+        w.records[rid].owner_mailbox = BOB
+        if edited:
+            touch_record(w, rid, subject="edited")
+        del w.mailboxes[ANN]["m7a"]
+        w2, actions = session(w, TWO_WAY)
+        assert w2.mailboxes[BOB] == {}  # no R-C4 create in BOB's mailbox
+        if edited:
+            assert ops(actions) == [(MAILBOX, "restore", "R-D6")] and actions[0].mailbox == ANN
+            (link,) = w2.links
+            assert link.mailbox == ANN and w2.mailboxes[ANN][link.item_id].fields["subject"] == "edited"
+        else:
+            assert ops(actions) == [(SALESFORCE, "delete", "R-X2")]
+            assert w2.records[rid].deleted and w2.links == []
+
+
 def test_r_o3_r_c4_stamp_joins_the_old_item_after_an_owner_change_and_a_lost_state_store() -> None:
     """N12 / N26: the stamp on ANN's item joins the record whatever the mailbox; the link then moves in
     the same session (R-D5): no second item for the record in BOB's mailbox beside a stranded one."""
@@ -466,6 +492,42 @@ def test_r_o3_r_c4_stamp_joins_the_old_item_after_an_owner_change_and_a_lost_sta
     assert w2.mailboxes[ANN] == {} and len(w2.mailboxes[BOB]) == 1
     (link,) = w2.links
     assert (link.record_id, link.mailbox, link.origin) == (rid, BOB, SALESFORCE)
+
+
+def test_r_o3_r_c4_lost_state_store_rejoins_a_meeting_kept_with_its_organizer() -> None:
+    """N12: a meeting organized by ANN whose record's owner changed to an attendee (BOB) stays in ANN's
+    mailbox (OWNER_NOT_ORGANIZER, R-C4). After a lost state store, ANN's item is stamp-joined (R-O3),
+    BOB's copy links as an attendee's copy (R-O4), nothing is created or moved; either mailbox order."""
+    for org, att in ((ANN, BOB), (BOB, ANN)):
+        for invited in (True, False):
+            w = new_world(ANN, BOB)
+            add_item(w, org, "m1a", uid="meet", subject="Kickoff", attendees=frozenset({att, CAT}))
+            if invited:
+                copy = add_item(w, att, "m1b", uid="meet", subject="Kickoff", attendees=frozenset({CAT}))
+                copy.is_organizer, copy.organizer = False, org
+            w, _ = session(w, TWO_WAY)
+            (rid,) = w.records
+            assert [(lk.mailbox, lk.is_organizer_copy) for lk in w.links] == [(org, True)] + (
+                [(att, False)] if invited else []
+            )
+            w.records[rid].owner_mailbox = att
+            assert session(w, TWO_WAY)[1] == []  # OWNER_NOT_ORGANIZER: the meeting stays
+            w.links = []  # the state store is lost
+            w2, actions = session(w, TWO_WAY)  # session(): the next session plans nothing
+            assert ops(actions) == [(MAILBOX, "link", "R-O3")] + (
+                [(MAILBOX, "link", "R-O4")] if invited else []
+            )
+            assert (actions[0].mailbox, actions[0].item_id, actions[0].organizer_copy) == (org, "m1a", True)
+            if invited:
+                assert (actions[1].mailbox, actions[1].item_id, actions[1].organizer_copy) == (
+                    att,
+                    "m1b",
+                    False,
+                )
+            assert set(w2.mailboxes[att]) == ({"m1b"} if invited else set())  # no item created
+            assert sorted((lk.record_id, lk.mailbox, lk.item_id) for lk in w2.links) == sorted(
+                [(rid, org, "m1a")] + ([(rid, att, "m1b")] if invited else [])
+            )
 
 
 def test_r_x4_downsync_false() -> None:

@@ -188,8 +188,9 @@ class Pass:
 
     def meeting_kept_elsewhere(self, r: Record, tgts: list[str]) -> bool:
         """R-C4: a meeting whose owner changed keeps its item and link (OWNER_NOT_ORGANIZER): the record
-        gets no second upsynced link; other copies of the meeting link to it as attendees' copies (N9)."""
-        return any(
+        gets no second upsynced link; other copies of the meeting link to it as attendees' copies (N9).
+        N12: likewise before that link is rebuilt (lost state store), whatever the mailboxes' order."""
+        return self.stamped_meeting_elsewhere(r, tgts) or any(
             lk.record_id == r.id
             and lk.profile_id == self.p.id
             and lk.mailbox not in tgts
@@ -197,6 +198,23 @@ class Pass:
             and self.link_is_meeting(lk)
             for lk in self.w.links
         )
+
+    def stamped_meeting_elsewhere(self, r: Record, tgts: list[str]) -> bool:
+        """N12 (R-O3, R-C4): the record has no link at all and an unlinked organizer's item of a meeting
+        outside its targets carries its stamp: that item is stamp-joined and keeps the meeting."""
+        if any(lk.record_id == r.id and lk.profile_id == self.p.id for lk in self.w.links):
+            return False
+        return any(
+            self.stamp_joins(i, r.id) and is_meeting(i) and i.is_organizer
+            for m in sorted(self.w.mailboxes)
+            if m not in tgts and m not in self.ctx.unavailable_mailboxes
+            for i in self.w.mailboxes[m].values()
+            if self.item_in_scope(i, stamped_ok=True)
+        )
+
+    def stamp_joins(self, i: Item, record_id: str) -> bool:
+        parts = (i.stamp or "").split("|")
+        return parts[:2] == [self.p.id, record_id] and len(parts) == 3
 
     def record_eligible(self, r: Record) -> bool:
         return (
@@ -248,16 +266,16 @@ class Pass:
                         weak.add((r.id, i.id))
             for r in self.records_stamped_elsewhere(mailbox):
                 for i in items:  # N12: a stamp joins whatever the mailbox; the link then moves (R-C4)
-                    stamp_parts = (i.stamp or "").split("|")
-                    if stamp_parts[:2] == [self.p.id, r.id] and len(stamp_parts) == 3 and not is_meeting(i):
-                        strong[(r.id, i.id)] = "R-O3"
+                    if self.stamp_joins(i, r.id) and (not is_meeting(i) or i.is_organizer):
+                        strong[(r.id, i.id)] = "R-O3"  # a meeting's organizer item stays (R-C4)
             self.join(mailbox, strong, records, items)
             self.join(mailbox, {pair: "R-S7" for pair in weak}, records, items)
 
     def records_stamped_elsewhere(self, mailbox: str) -> list[Record]:
         """N12 (R-O3, R-C4): records of this profile with no link at all that no longer resolve to
-        `mailbox` (e.g. the owner changed while the state store was lost). An unlinked non-meeting item
-        of `mailbox` whose stamp names one of them is linked there, and the link then moves (N26)."""
+        `mailbox` (e.g. the owner changed while the state store was lost). An unlinked item of `mailbox`
+        whose stamp names one of them is linked there (not an attendee's copy), and the link then moves
+        (N26), unless it is a meeting's organizer item: that one stays (OWNER_NOT_ORGANIZER, R-C4)."""
         out = []
         for r in sorted(self.w.records.values(), key=lambda r: r.id):
             if not self.record_eligible(r) or mailbox in targets(self.w, self.p, r):
@@ -353,8 +371,13 @@ class Pass:
                 )
 
     def link_is_meeting(self, link: Link) -> bool:
+        """R-C4: a gone item cannot be inspected: whether it was a meeting comes from what the link last
+        agreed, the baseline attendees of the item side (else of the record side) (N26)."""
         item = self.w.item(link.mailbox, link.item_id)
-        return item is not None and is_meeting(item)
+        if item is not None:
+            return is_meeting(item)
+        base = link.base_mb if "attendees" in link.base_mb else link.base_sf
+        return bool(base.get("attendees"))
 
     # ---- linked pairs ---------------------------------------------------------------------------------
 
@@ -478,7 +501,8 @@ class Pass:
             return False  # not moved, or NO_MAILBOX: the old link stays
         if self.p.kind == "event" and self.p.direction != DOWN and not self.p.downsync:
             return False  # no move under downsync: false
-        return not (i is not None and is_meeting(i))  # a meeting stays: OWNER_NOT_ORGANIZER
+        # a meeting stays: OWNER_NOT_ORGANIZER; deleted meanwhile: the baseline tells (N26)
+        return not (is_meeting(i) if i is not None else self.link_is_meeting(link))
 
     def moved(self, link: Link, r: Record, i: Item | None) -> bool:
         """R-C4: ... and the new item exists or is created / adopted in this pass."""
