@@ -165,8 +165,6 @@ def plan_unlinked(
         for rid in left.loc[missing, "record_id"].tolist():
             sink.issue(SALESFORCE, NO_MAILBOX, "the record's owner has no mailbox (R-M7)", record_id=rid)
         left = left[~missing]
-    if unavailable:
-        left = left[~left["target"].isin(unavailable)]
     cat_ok = np.concatenate([np.ones(len(m_idx), bool), np.zeros(int(stamped_only.sum()), bool)])
     m_idx = np.concatenate([m_idx, np.flatnonzero(stamped_only)]).astype("int64")
     right = pd.DataFrame(
@@ -334,7 +332,8 @@ def plan_unlinked(
             if getattr(profile, "kind", "event") == "object"
             else {TWO_WAY: "R-D1", M2S: "R-D2", S2M: "R-D3"}[pol]
         )
-        todo = left[~left["ls"].isin(done_l)]
+        # R-X6: nothing is created in an unavailable mailbox (a stamp may still join there, R-O3).
+        todo = left[~left["ls"].isin(done_l) & ~left["target"].isin(unavailable)]
         sfv.load(todo["ls"].to_numpy("int64"))
         for ls, target, rid in zip(
             todo["ls"].tolist(), todo["target"].tolist(), todo["record_id"].tolist(), strict=True
