@@ -181,6 +181,10 @@ def plan_unlinked(
                 _col(mb.frame, "is_organizer", m_idx).astype("boolean").fillna(False).to_numpy(bool)
                 & _has_attendees(mb.frame, m_idx)
             ),
+            "is_copy": (
+                ~_col(mb.frame, "is_organizer", m_idx).astype("boolean").fillna(True).to_numpy(bool)
+                & _has_attendees(mb.frame, m_idx)
+            ),
             "subj": _norm_subject(_col(mb.frame, "subject", m_idx)).astype("object"),
             "start": _col(mb.frame, "start_utc", m_idx),
             "end": _col(mb.frame, "end_utc", m_idx),
@@ -207,11 +211,12 @@ def plan_unlinked(
         ),
         # ... then the item in the record's mailbox ...
         ("R-O3", left, stamped, ["record_id", "target"]),
-        # ... then whatever the mailbox (an owner change then moves it, R-C4).
+        # ... then whatever the mailbox (an owner change then moves it, R-C4); an attendee's copy of a
+        # meeting is never the record's own link this way: it links as a copy below (R-O4).
         (
             "R-O3",
             _stamp_side(left, mode),
-            _stamp_side(stamped, mode),
+            _stamp_side(stamped[~stamped["is_copy"]], mode),
             ["record_id", "target"],
         ),
         # R-O3: the key CalSync_Event_Id__c equals the item's iCalUId, same mailbox.
@@ -304,12 +309,16 @@ def plan_unlinked(
         )
 
     done_r = amb_r | set(mp.tolist())
+    # Records downsynced in this plan count as linked in their mailbox for the copies below (R-D5).
+    downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
+    made = left[~left["ls"].isin(amb_l | set(sp.tolist())) & ~left["target"].isin(unavailable)]
+    made = made if downsync else made[:0]
     held = _attendee_copies(
         right[~right["rm"].isin(done_r) & right["cat_ok"]],
         sf,
         sf_linked,
-        sp,
-        _col(mb.frame, "mailbox", mp).tolist(),
+        np.concatenate([sp, made["ls"].to_numpy("int64")]),
+        _col(mb.frame, "mailbox", mp).tolist() + made["target"].tolist(),
         links,
         link_sf_pos,
         pid,
@@ -325,7 +334,6 @@ def plan_unlinked(
     held |= set(right.loc[own_stamp & ~right["rm"].isin(done_r), "rm"].tolist())
     done_l = amb_l | set(sp.tolist())
     done_r |= held
-    downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
     if downsync:
         rule = (
             "R-M3"
