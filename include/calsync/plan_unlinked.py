@@ -103,7 +103,10 @@ def plan_unlinked(
     # R-O3: "a session never creates a record or item for a pair that a stamp joins": an item stamped by
     # this profile is joined by its stamp even when its category was removed (the category is then put
     # back, R-X3); it is used for the stamp join only, never adopted or upsynced.
-    stamped_only = m_base & ~m_ok & ~mb.series & ~mb.has_unsync & _own_stamp(mb.frame, pid)
+    own = _own_stamp(mb.frame, pid)
+    # An unsync category on a stamped item joins it first (R-O3), so R-X3 then removes the record too.
+    rejoin_unsync = mb.has_unsync & own & (pol != S2M)
+    stamped_only = m_base & ~mb.series & own & ((~m_ok & ~mb.has_unsync) | rejoin_unsync)
     s_idx, m_idx = np.flatnonzero(s_ok), np.flatnonzero(m_ok)
 
     # R-M6: one issue per series, nothing synced.
@@ -127,7 +130,7 @@ def plan_unlinked(
     s_idx, m_idx = s_idx[~sf.series[s_idx]], m_idx[~mb.series[m_idx]]
 
     # R-X3: the unsync category on an unlinked item: both categories go, nothing is synced.
-    uns = m_idx[mb.has_unsync[m_idx]]
+    uns = m_idx[mb.has_unsync[m_idx] & ~rejoin_unsync[m_idx]]
     for p in uns.tolist():
         row = mb.frame.iloc[p]
         sink.action(
@@ -309,6 +312,21 @@ def plan_unlinked(
         )
 
     done_r = amb_r | set(mp.tolist())
+    for p in sorted(set(np.flatnonzero(stamped_only & rejoin_unsync).tolist()) - done_r):
+        # R-X3 on an unlinked item whose stamp joined nothing: both categories go, nothing is synced.
+        sink.action(
+            MAILBOX,
+            "uncategorize",
+            link_id=None,
+            record_id=None,
+            mailbox=mb.frame["mailbox"].iat[p],
+            item_id=mb.frame["item_id"].iat[p],
+            rule="R-X3",
+            step=STEP_REMOVE,
+            reason="unsync category on an unlinked item: categories removed, nothing synced",
+            fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
+        )
+        done_r.add(p)
     # Records downsynced in this plan count as linked in their mailbox for the copies below (R-D5).
     downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
     made = left[~left["ls"].isin(amb_l | set(sp.tolist())) & ~left["target"].isin(unavailable)]

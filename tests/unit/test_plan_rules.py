@@ -808,3 +808,15 @@ def test_lost_state_store_keeps_a_meeting_with_its_organizer_after_an_owner_chan
     links = r.actions[r.actions["operation"] == "link"].set_index("item_id")
     assert links.loc["i01", "rule"] == "R-O3" and links.loc["i02", "rule"] == "R-O4"
     assert set(r.actions["operation"]) == {"link"}
+
+
+def test_lost_state_store_unsync_on_a_stamped_item_still_removes_the_record() -> None:
+    # R-O3 then R-X3: the stamp joins the pair (nothing is created for it), the unsync category acts.
+    w = World(event_profile())
+    w.pair("a01", "i01")
+    w.mb["i01"].update(stamp="events|a01|salesforce", record_id="a01",
+                       categories=["Salesforce", "Salesforce Unsync"])
+    w.links.clear()
+    r = w.plan()
+    assert (SALESFORCE, "delete", "R-X3") in ops(r)
+    assert (MAILBOX, "create", "R-D1") not in ops(r)
