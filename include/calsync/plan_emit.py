@@ -483,15 +483,7 @@ def _emit_one(
         )
         if gone == SALESFORCE and tri.pushed_unwanted[i]:
             # R-D5: the re-created record's link is planned again: R-X4 removes the pushed item.
-            sink.action(
-                MAILBOX,
-                "delete",
-                **ids,
-                rule="R-X4",
-                step=STEP_REMOVE,
-                before=mbv.fields(mp, fields_all),
-                reason="downsync is off: items pushed from Salesforce are removed",
-            )
+            _remove_pushed(sink, ids, mbv.fields(mp, fields_all))
     elif case == "move_gone":
         _emit_move_create(i, ids, tri, sfv, mbv, sink, [], cat, fields_all)
         sink.action(
@@ -685,6 +677,18 @@ def _column_values(links: pd.DataFrame, column: str, idx: np.ndarray) -> list[ob
     return links[column].iloc[idx].tolist()
 
 
+def _remove_pushed(sink: Sink, ids: dict[str, Any], before: dict[str, Any]) -> None:
+    sink.action(
+        MAILBOX,
+        "delete",
+        **ids,
+        rule="R-X4",
+        step=STEP_REMOVE,
+        before=before,
+        reason="downsync is off: items pushed from Salesforce are removed",
+    )
+
+
 def _uncategorize(
     sink: Sink, ids: dict[str, Any], rule: str, reason: str, cat: str | None, unsync: str | None
 ) -> None:
@@ -774,15 +778,7 @@ def _emit_pair(
         return
     if case == "downsync_off":
         # R-X4: the item pushed from Salesforce is removed; nothing is written to it first (R-D5).
-        sink.action(
-            MAILBOX,
-            "delete",
-            **ids,
-            rule="R-X4",
-            step=STEP_REMOVE,
-            before=mbv.fields(mp, fields_all),
-            reason="downsync is off: items pushed from Salesforce are removed",
-        )
+        _remove_pushed(sink, ids, mbv.fields(mp, fields_all))
         return
     if groups[F_TO_MB] or to_mb_extra:
         rule = "R-D3" if pol == S2M else ("R-P2" if not groups[F_TO_MB] else "R-D1")

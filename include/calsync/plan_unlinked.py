@@ -132,19 +132,7 @@ def plan_unlinked(
     # R-X3: the unsync category on an unlinked item: both categories go, nothing is synced.
     uns = m_idx[mb.has_unsync[m_idx] & ~rejoin_unsync[m_idx]]
     for p in uns.tolist():
-        row = mb.frame.iloc[p]
-        sink.action(
-            MAILBOX,
-            "uncategorize",
-            link_id=None,
-            record_id=None,
-            mailbox=row["mailbox"],
-            item_id=row["item_id"],
-            rule="R-X3",
-            step=STEP_REMOVE,
-            reason="unsync category on an unlinked item: categories removed, nothing synced",
-            fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
-        )
+        _uncategorize_unlinked(sink, mb, p, cat, unsync)
     m_idx = m_idx[~mb.has_unsync[m_idx]]
 
     # The record's target mailboxes: its resolved mailbox, or every mailbox of a fixed list (R-M7).
@@ -313,19 +301,7 @@ def plan_unlinked(
 
     done_r = amb_r | set(mp.tolist())
     for p in sorted(set(np.flatnonzero(stamped_only & rejoin_unsync).tolist()) - done_r):
-        # R-X3 on an unlinked item whose stamp joined nothing: both categories go, nothing is synced.
-        sink.action(
-            MAILBOX,
-            "uncategorize",
-            link_id=None,
-            record_id=None,
-            mailbox=mb.frame["mailbox"].iat[p],
-            item_id=mb.frame["item_id"].iat[p],
-            rule="R-X3",
-            step=STEP_REMOVE,
-            reason="unsync category on an unlinked item: categories removed, nothing synced",
-            fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
-        )
+        _uncategorize_unlinked(sink, mb, p, cat, unsync)  # its stamp joined nothing
         done_r.add(p)
     # Records downsynced in this plan count as linked in their mailbox for the copies below (R-D5).
     downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
@@ -385,6 +361,22 @@ def plan_unlinked(
         todo_r = right[~right["rm"].isin(done_r) & right["cat_ok"]]
         _upsync_creates(todo_r, mb, mbv, profile, pol, sink, fields_all, synced_mailboxes)
     return Matched(pseudo, sp, mp)
+
+
+def _uncategorize_unlinked(sink: Sink, mb: Side, p: int, cat: str | None, unsync: str | None) -> None:
+    """R-X3 on an unlinked item: both categories go (and the stamp, R-M8), nothing is synced."""
+    sink.action(
+        MAILBOX,
+        "uncategorize",
+        link_id=None,
+        record_id=None,
+        mailbox=mb.frame["mailbox"].iat[p],
+        item_id=mb.frame["item_id"].iat[p],
+        rule="R-X3",
+        step=STEP_REMOVE,
+        reason="unsync category on an unlinked item: categories removed, nothing synced",
+        fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
+    )
 
 
 def _has_attendees(frame: pd.DataFrame, pos: np.ndarray) -> np.ndarray:
