@@ -6,7 +6,7 @@ candidates the caller read for them). Every match is a merge; ambiguity is a gro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -307,12 +307,19 @@ def plan_unlinked(
     downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2
     made = left[~left["ls"].isin(amb_l | set(sp.tolist())) & ~left["target"].isin(unavailable)]
     made = made if downsync else made[:0]
+    # A stamp join of an item with the unsync category deletes its record in this plan (R-X3): its
+    # copies go with it in the same plan, as copies of a record the linked pass deletes do (R-D5).
+    unsynced = mb.has_unsync[mp] if len(mp) else np.zeros(0, bool)
+    if unsynced.any():
+        gone = _col(sf.frame, "record_id", sp[unsynced]).astype("str").tolist()
+        after = replace(after, deleted_records=after.deleted_records | frozenset(gone))
     held = _attendee_copies(
         right[~right["rm"].isin(done_r) & right["cat_ok"]],
         sf,
         sf_linked,
         np.concatenate([sp, made["ls"].to_numpy("int64")]),
         _col(mb.frame, "mailbox", mp).tolist() + made["target"].tolist(),
+        _col(mb.frame, "ical_uid", mp).tolist() + [None] * len(made),
         links,
         link_sf_pos,
         pid,
@@ -410,6 +417,7 @@ def _attendee_copies(
     sf_linked: np.ndarray,
     matched_sp: np.ndarray,
     matched_mailboxes: list[str],
+    matched_uids: list[object],
     links: pd.DataFrame | None,
     link_sf_pos: np.ndarray | None,
     pid: str,
@@ -460,16 +468,23 @@ def _attendee_copies(
                     fields={"external_id": uid, "origin": MAILBOX, "organizer_copy": False},
                 )
                 held.add(rm)
-    if "external_id" not in sf.frame.columns or not len(sf.frame):
-        return held
-    live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
-    keyed = np.asarray(pc.fill_null(pc.is_in(_strings(sf.frame["external_id"]), value_set=uids), False))
-    hits = np.flatnonzero(keyed & live)
-    if not len(hits):
-        return held
     by_uid: dict[str, list[int]] = {}
-    for p, uid in zip(hits.tolist(), sf.frame["external_id"].iloc[hits].astype("str").tolist(), strict=True):
-        by_uid.setdefault(uid, []).append(p)
+    if "external_id" in sf.frame.columns and len(sf.frame):
+        live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
+        keyed = np.asarray(pc.fill_null(pc.is_in(_strings(sf.frame["external_id"]), value_set=uids), False))
+        hits = np.flatnonzero(keyed & live)
+        keys = sf.frame["external_id"].iloc[hits].astype("str").tolist()
+        for p, uid in zip(hits.tolist(), keys, strict=True):
+            by_uid.setdefault(uid, []).append(p)
+    # A record joined in this plan takes its item's iCalUId as its key when the link is written (R-M5):
+    # copies of that meeting belong to it already (an adopted copy of an external organizer's meeting).
+    wanted = set(uids.to_pylist())
+    for p, uid in zip(matched_sp.tolist(), matched_uids, strict=True):
+        if uid is not None and not pd.isna(uid) and str(uid) in wanted and p not in by_uid.get(str(uid), []):
+            by_uid.setdefault(str(uid), []).append(p)
+    if not by_uid:
+        return held
+    hits = np.asarray(sorted({p for ps in by_uid.values() for p in ps}), "int64")
     # The mailboxes each of those records is linked in already (stored links and this session's joins).
     boxes: dict[int, set[str]] = {p: set() for p in hits.tolist()}
     if link_sf_pos is not None and links is not None and len(links):

@@ -89,15 +89,17 @@ def check_planner_invariants(world: World, planner: list[Action], profile: Profi
     again = [a for a in replanned if a.outcome == PLANNED]
     assert not again, f"R-D5: the planner plans again after its own plan was applied: {again}"
     links = {(lk.record_id, lk.mailbox): lk for lk in world.links if lk.profile_id == profile.id}
+    # A pair joined by stamp in this plan (R-O3) is linked before its R-X3 delete.
+    joined = {(a.record_id, a.mailbox): a for a in planner if a.operation == "link" and a.outcome == PLANNED}
     for a in planner:
         if a.operation != "delete" or a.outcome != PLANNED:
             continue
         if a.side == SALESFORCE:
             # R-X2 / R-X3 only: a confirmed mailbox delete or the unsync category; never in one-way downsync.
             assert profile.direction != "salesforce_to_mailbox" and profile.kind == "event", a
-            lk = links.get((a.record_id, a.mailbox))
+            lk = links.get((a.record_id, a.mailbox)) or joined.get((a.record_id, a.mailbox))
             assert lk is not None, f"a Salesforce delete without a link: {a}"
-            item = world.item(lk.mailbox, lk.item_id)
+            item = world.item(lk.mailbox or "", lk.item_id or "")
             assert item is None or item.cancelled or profile.categories.unsync in item.categories, (
                 f"the planner deletes a record whose item the rules keep: {a}")
         else:

@@ -332,6 +332,21 @@ def test_same_event_on_both_sides_is_adopted_not_duplicated() -> None:
     assert fields_of(r, "link", MAILBOX)["origin"] == MAILBOX
 
 
+def test_adopting_one_copy_of_an_external_meeting_links_the_other_copy_too() -> None:
+    # R-S7 then R-O4 (R-M5): a record equal to ann's copy of an outside organizer's meeting adopts it;
+    # bob's copy of the same meeting links to that record as an attendee's copy, never a second record.
+    w = World(event_profile())
+    copy = {"is_organizer": False, "organizer": "x@ext.test", "ical_uid": "uid-m"}
+    w.record("a01", subject="Lunch")
+    w.item("i01", mailbox=A, subject="Lunch", attendees=[B], **copy)
+    w.item("i02", mailbox=B, subject="Lunch", attendees=[A], **copy)
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert [op for _, op, _ in ops(r)].count("create") == 0
+    links = r.actions[r.actions["operation"] == "link"].set_index("item_id")
+    assert links.loc["i01", "rule"] == "R-S7" and links.loc["i02", "rule"] == "R-O4"
+    assert links.loc["i02", "record_id"] == "a01"
+
+
 def test_ambiguous_match_links_nothing_and_creates_nothing() -> None:
     # R-S7: AMBIGUOUS_MATCH
     w = World(event_profile())
@@ -734,8 +749,11 @@ def test_attendee_copy_is_passive_and_its_delete_removes_only_its_link() -> None
     r = w.plan()
     assert list(zip(r.actions["operation"], r.actions["item_id"], strict=True)) == [("update", "i01")]
     w.edit_mb("i02", categories=["Salesforce", "Salesforce Unsync"])
-    assert ops(w.plan()) == [(MAILBOX, "uncategorize", "R-O4"), (MAILBOX, "unlink", "R-O4"),
-                             (MAILBOX, "update", "R-D1")]
+    assert ops(w.plan()) == [
+        (MAILBOX, "uncategorize", "R-O4"),
+        (MAILBOX, "unlink", "R-O4"),
+        (MAILBOX, "update", "R-D1"),
+    ]
     w.edit_mb("i02", categories=["Salesforce"])
     w.delete_mb("i02")
     assert ops(w.plan()) == [(MAILBOX, "unlink", "R-O4"), (MAILBOX, "update", "R-D1")]
@@ -814,9 +832,29 @@ def test_lost_state_store_unsync_on_a_stamped_item_still_removes_the_record() ->
     # R-O3 then R-X3: the stamp joins the pair (nothing is created for it), the unsync category acts.
     w = World(event_profile())
     w.pair("a01", "i01")
-    w.mb["i01"].update(stamp="events|a01|salesforce", record_id="a01",
-                       categories=["Salesforce", "Salesforce Unsync"])
+    w.mb["i01"].update(
+        stamp="events|a01|salesforce", record_id="a01", categories=["Salesforce", "Salesforce Unsync"]
+    )
     w.links.clear()
     r = w.plan()
     assert (SALESFORCE, "delete", "R-X3") in ops(r)
     assert (MAILBOX, "create", "R-D1") not in ops(r)
+
+
+def test_lost_state_store_unsync_on_a_meeting_also_uncategorizes_the_attendees_copy() -> None:
+    # R-O3, R-X3, then R-O4 in the same session (R-D5): the organizer's item joins by stamp and its
+    # unsync category deletes the record; the attendee's copy goes with it, not one session later.
+    w = World(event_profile())
+    _synced_meeting(w)
+    w.apply(w.plan(synced_mailboxes=frozenset({A, B})))
+    for iid in ("i01", "i02"):
+        w.mb[iid].update(stamp="events|a01|salesforce", record_id="a01")
+    w.mb["i01"]["categories"] = ["Salesforce", "Salesforce Unsync"]
+    w.links.clear()
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert (SALESFORCE, "delete", "R-X3") in ops(r)
+    copy = r.actions[r.actions["item_id"] == "i02"]
+    assert set(copy["operation"]) >= {"link", "uncategorize"}
+    w.apply(r)
+    assert "Salesforce" not in w.mb["i02"]["categories"]
+    assert w.plan(synced_mailboxes=frozenset({A, B})).actions.empty
