@@ -988,6 +988,77 @@ def test_r_o4_copy_first_seen_while_the_record_is_live_links_even_if_it_sorts_fi
     assert {(lk.mailbox, lk.is_organizer_copy) for lk in w2.links} == {(ANN, True), (BOB, False)}
 
 
+def adoptable_meeting(organizer: str, owner: str) -> World:
+    """The N35 histories: a meeting with copies in ANN's and BOB's mailboxes (uid-m1, category Salesforce),
+    organized by ANN (her organizer item m1a, BOB's attendee's copy m1b) or by EXT (two attendees' copies),
+    and a record p2 created in Salesforce for the same event, owner `owner`, without CalSync_Event_Id__c."""
+    w = new_world(ANN, BOB)
+    if organizer == ANN:
+        add_item(w, ANN, "m1a", uid="uid-m1", subject="Meeting", attendees=frozenset({BOB, CAT}))
+        copy = add_item(w, BOB, "m1b", uid="uid-m1", subject="Meeting", attendees=frozenset({BOB, CAT}))
+        copy.is_organizer, copy.organizer = False, ANN
+    else:
+        external_meeting(w)
+    add_record(w, "p2", owner=owner, subject="Meeting")
+    assert w.records["p2"].external_id is None
+    return w
+
+
+def test_r_d5_r_o4_copy_of_a_meeting_adopted_in_this_session_links_in_the_same_session() -> None:
+    """N35 (R-D5, R-O4, R-M5): the record p2 is adopted (R-S7) with the copy in its owner's mailbox; the
+    other mailbox's copy links to p2 as an attendee's copy in the same session (not one session late, not
+    upsynced as a second record), so the second session plans nothing (session() checks it)."""
+    cases = [(ANN, ANN, "m1a", "m1b"), (EXT, ANN, "m1a", "m1b"), (EXT, BOB, "m1b", "m1a")]
+    for organizer, owner, joined, copy in cases:
+        w, actions = session(adoptable_meeting(organizer, owner), TWO_WAY)
+        links = [a for a in actions if a.operation == "link"]
+        assert [(a.rule, a.record_id, a.mailbox, a.item_id) for a in links] == [
+            ("R-S7", "p2", owner, joined),
+            ("R-O4", "p2", BOB if owner == ANN else ANN, copy),
+        ], (organizer, owner)
+        assert links[1].origin == MAILBOX and not links[1].organizer_copy
+        assert not [a for a in actions if a.side == SALESFORCE and a.operation == "create"], "R-M5: no upsync"
+        assert list(w.records) == ["p2"] and not w.records["p2"].deleted
+        assert {(lk.mailbox, lk.item_id, lk.record_id, lk.is_organizer_copy) for lk in w.links} == {
+            (owner, joined, "p2", True),
+            (BOB if owner == ANN else ANN, copy, "p2", False),
+        }
+        assert all(i.stamp == f"events|p2|{MAILBOX}" for m in (ANN, BOB) for i in w.mailboxes[m].values())
+        # the copy is passive (N9): an edit of it is not upsynced
+        other = BOB if owner == ANN else ANN
+        touch_item(w, other, copy, minutes=30, subject="my own title")
+        assert session(w, TWO_WAY)[1] == []
+        # the join stored by an earlier session (the other mailbox was down): the copy links when seen
+        w, _ = session(
+            adoptable_meeting(organizer, owner), TWO_WAY, ctx(unavailable_mailboxes=frozenset({other}))
+        )
+        assert [(lk.mailbox, lk.item_id) for lk in w.links] == [(owner, joined)]
+        w, actions = session(w, TWO_WAY)
+        assert ops(actions) == [(MAILBOX, "link", "R-O4"), (MAILBOX, "stamp", "R-M8")]
+        assert (actions[0].record_id, actions[0].item_id, actions[0].organizer_copy) == ("p2", copy, False)
+
+
+def test_r_x3_r_o4_copy_of_a_meeting_adopted_and_unsynced_in_the_same_session() -> None:
+    """N35: the adopted item also carries the unsync category: R-X3 deletes p2 in the same session, and the
+    other copy is treated as any copy of a record deleted in the plan (as when p2 already carried the key
+    and ANN's link was stored): linked, then uncategorized (R-O4), no stamp in between; no second record,
+    nothing left for the next session."""
+    for organizer in (ANN, EXT):
+        w = adoptable_meeting(organizer, ANN)
+        item = w.mailboxes[ANN]["m1a"]
+        item.categories = item.categories | {"Salesforce Unsync"}
+        w2, actions = session(w, TWO_WAY)
+        assert [(a.operation, a.rule, a.mailbox) for a in actions] == [
+            ("link", "R-S7", ANN),
+            ("delete", "R-X3", ANN),  # next pass, with BOB's link (as if the join had been stored before)
+            ("uncategorize", "R-X3", ANN),
+            ("link", "R-O4", BOB),
+            ("uncategorize", "R-O4", BOB),
+        ], organizer
+        assert w2.records["p2"].deleted and w2.links == [] and live_keys(w2) == []
+        assert all(i.categories == frozenset() for m in (ANN, BOB) for i in w2.mailboxes[m].values())
+
+
 # --- (b) random histories --------------------------------------------------------------------------------
 
 MAILBOXES = (ANN, BOB)

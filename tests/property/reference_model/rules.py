@@ -149,6 +149,7 @@ class Pass:
         self.adopted_records: set[tuple[str, str]] = set()  # (record, mailbox) linked or ambiguous now
         self.adopted_items: set[tuple[str, str]] = set()  # (mailbox, item) linked or ambiguous now
         self.planned_pairs: set[tuple[str, str]] = set()  # (record, mailbox) created or linked now
+        self.joined_uids: set[str] = set()  # iCalUIds of the items joined (R-S7 / R-O3) in this pass (N35)
 
     # helpers
     def act(self, side: str, operation: str, rule: str, **kw: Any) -> Action:
@@ -308,6 +309,7 @@ class Pass:
             parts = (item.stamp or "").split("|")
             origin = parts[2] if rule == "R-O3" and len(parts) == 3 and parts[1] == r else MAILBOX
             self.planned_pairs.add((r, mailbox))
+            self.joined_uids.add(item.ical_uid)  # N35: its copies link next pass, in this session
             self.emit(
                 [
                     self.act(
@@ -982,25 +984,16 @@ class Pass:
         p = self.p
         keyed = self.record_with_key(i.ical_uid)
         if keyed is not None:
-            mine = any(lk.record_id == keyed.id and lk.profile_id == p.id for lk in self.w.links)
-            if mine and record_link(self.w, keyed.id, i.mailbox) is None:
+            if any(lk.record_id == keyed.id and lk.profile_id == p.id for lk in self.w.links):
                 # R-O4 / R-M5: another copy of a meeting already synced: link, never a second record (N9)
-                self.emit(
-                    [
-                        self.act(
-                            MAILBOX,
-                            "link",
-                            "R-O4",
-                            record_id=keyed.id,
-                            mailbox=i.mailbox,
-                            item_id=i.id,
-                            origin=MAILBOX,
-                            organizer_copy=False,
-                            reason="copy of a meeting already linked to a record",
-                        )
-                    ]
-                )
+                self.link_copy(keyed.id, i)
             return  # N29: an unlinked keyed record waits for its own mailbox's join; never a 2nd record
+        if i.ical_uid in self.joined_uids:
+            return  # N35: another copy is joined in this pass: this one links to its record next pass
+        linked = self.live_record_of_meeting(i.ical_uid)
+        if linked is not None:
+            self.link_copy(linked, i)  # N35: the meeting's record carries no key (adopted by R-S7)
+            return
         if self.meeting_synced_elsewhere(i.ical_uid):
             return  # N29: another copy of this meeting is linked (its record may be being restored)
         if p.direction == DOWN:
@@ -1041,6 +1034,48 @@ class Pass:
                 )
             ]
         )
+
+    def link_copy(self, record_id: str, i: Item) -> None:
+        """R-O4 (N9): link an unlinked copy of a meeting to its record as an attendee's copy, unless its
+        mailbox already holds (or gets in this pass) a link for that record (R-O1)."""
+        if (
+            record_link(self.w, record_id, i.mailbox) is not None
+            or (record_id, i.mailbox) in self.planned_pairs
+        ):
+            return
+        self.planned_pairs.add((record_id, i.mailbox))
+        self.emit(
+            [
+                self.act(
+                    MAILBOX,
+                    "link",
+                    "R-O4",
+                    record_id=record_id,
+                    mailbox=i.mailbox,
+                    item_id=i.id,
+                    origin=MAILBOX,
+                    organizer_copy=False,
+                    reason="copy of a meeting already linked to a record",
+                )
+            ]
+        )
+
+    def live_record_of_meeting(self, ical_uid: str) -> str | None:
+        """N35 (R-O4, R-M5, R-D5): the present record that a link of this profile holding a copy of this
+        meeting points at (organizers' links first), whether or not the record carries the key: e.g. a
+        record adopted by R-S7 in an earlier pass of this session (or an earlier session). A link whose
+        record is confirmed deleted or cannot be read gives none (N29: the copy waits)."""
+        mine = sorted(
+            (lk for lk in self.w.links if lk.profile_id == self.p.id),
+            key=lambda lk: (not lk.is_organizer_copy, lk.record_id, lk.mailbox),
+        )
+        for lk in mine:
+            other = self.w.item(lk.mailbox, lk.item_id)
+            if other is None or other.ical_uid != ical_uid:
+                continue
+            if record_state(self.w, lk.record_id, self.ctx) == PRESENT:
+                return lk.record_id
+        return None
 
     def meeting_synced_elsewhere(self, ical_uid: str) -> bool:
         """N29 (R-M5, R-O4, R-D6): a link of this profile holds another copy of this meeting. Such a copy's
