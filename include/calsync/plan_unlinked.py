@@ -300,8 +300,11 @@ def plan_unlinked(
         )
 
     done_r = amb_r | set(mp.tolist())
+    # Its stamp joined nothing: R-X3 on an unlinked item when it is in scope (it has calsync's category);
+    # without that category it is none of this profile's business (R-S3) and is left as it is.
     for p in sorted(set(np.flatnonzero(stamped_only & rejoin_unsync).tolist()) - done_r):
-        _uncategorize_unlinked(sink, mb, p, cat, unsync)  # its stamp joined nothing
+        if m_ok[p]:
+            _uncategorize_unlinked(sink, mb, p, cat, unsync)
         done_r.add(p)
     # Records downsynced in this plan count as linked in their mailbox for the copies below (R-D5).
     downsync = pol == S2M or bool(getattr(profile, "downsync", True))  # R-X4 / R-D2

@@ -841,6 +841,21 @@ def test_lost_state_store_unsync_on_a_stamped_item_still_removes_the_record() ->
     assert (MAILBOX, "create", "R-D1") not in ops(r)
 
 
+def test_lost_state_store_unsync_on_a_stamped_item_whose_record_is_gone() -> None:
+    # R-O3 joins nothing (the record was deleted); R-X3 then treats the item as any unlinked one: with
+    # calsync's category both categories go; without it the item is out of scope (R-S3) and untouched.
+    for categories, expected in (
+        (["Salesforce", "Salesforce Unsync"], [(MAILBOX, "uncategorize", "R-X3")]),
+        (["Salesforce Unsync"], []),
+    ):
+        w = World(event_profile())
+        w.pair("a01", "i01")
+        w.mb["i01"].update(stamp="events|a01|salesforce", record_id="a01", categories=categories)
+        w.delete_sf("a01")
+        w.links.clear()
+        assert ops(w.plan()) == expected, categories
+
+
 def test_lost_state_store_unsync_on_a_meeting_also_uncategorizes_the_attendees_copy() -> None:
     # R-O3, R-X3, then R-O4 in the same session (R-D5): the organizer's item joins by stamp and its
     # unsync category deletes the record; the attendee's copy goes with it, not one session later.
