@@ -249,7 +249,13 @@ def links_frame(world: World, links: list[Link], profile: Profile) -> pd.DataFra
             for f in FIELD_NAMES:
                 row[baseline(side, f)] = int(hashed[side][own_hash(f)].iloc[n]) if f in base else None
         rows.append(row)
-    return conform(pd.DataFrame(rows), LINK_COLUMNS)
+    frame = pd.DataFrame(rows)
+    # A baseline column with a null would become float64 and round the 64-bit hashes: keep it exact.
+    for side in (SALESFORCE, MAILBOX):
+        for f in FIELD_NAMES:
+            col = baseline(side, f)
+            frame[col] = pd.array([r[col] for r in rows], dtype="Int64")
+    return conform(frame, LINK_COLUMNS)
 
 
 def run_planner(world: World, profile: Profile, ctx: Context) -> PlanResult:
