@@ -288,6 +288,23 @@ def test_owner_change_moves_an_appointment() -> None:
     assert a.iloc[0]["mailbox"] == B and a.iloc[1]["mailbox"] == A
 
 
+def test_owner_change_keeps_an_outlook_edit_made_before_the_move() -> None:
+    # R-C4 with R-D1: the old item's edit reaches Salesforce and the new item before the old item goes;
+    # nothing is written to the old item (it is removed in the same plan, R-D5).
+    w = World(event_profile())
+    w.pair("a01", "i01")
+    w.edit_mb("i01", subject="Edited in Outlook")
+    w.edit_sf("a01", mailbox=B)
+    r = w.plan()
+    assert sorted(ops(r)) == sorted(
+        [(MAILBOX, "create", "R-C4"), (SALESFORCE, "update", "R-D1"), (MAILBOX, "delete", "R-C4")]
+    )
+    assert fields_of(r, "create", MAILBOX)["subject"] == "Edited in Outlook"
+    assert fields_of(r, "update", SALESFORCE) == {"subject": "Edited in Outlook"}
+    w.apply(r)
+    assert w.plan().actions.empty
+
+
 def test_owner_change_of_a_meeting_keeps_it_with_an_issue() -> None:
     # R-C4: OWNER_NOT_ORGANIZER
     w = World(event_profile())
