@@ -867,6 +867,159 @@ def test_r_d2_r_c4_move_reverts_salesforce_edits_first() -> None:
     assert new_item.fields["subject"] == "From Outlook"
 
 
+def test_r_c4_r_d1_two_way_move_conveys_the_mailbox_edits_first() -> None:
+    """N36: under two_way the old link of a move first writes to Salesforce what the mailbox changed
+    (R-D1), then, in the next pass of the same session (R-D5), the new item is created from the record (so
+    it carries the merged values) and the old item goes under R-X1. Nothing is written to the old item."""
+    w, rid, iid = synced_pair(TWO_WAY)
+    item = w.mailboxes[ANN][iid]
+    item.fields = {**item.fields, "subject": "Edited in Outlook"}
+    item.last_modified = item.last_modified + timedelta(hours=1)
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "update", "R-D1"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    update, create, delete = actions
+    assert update.fields == {"subject": "Edited in Outlook"} and update.before == {"subject": "Demo"}
+    assert create.mailbox == BOB and create.fields["subject"] == "Edited in Outlook"
+    assert (delete.mailbox, delete.item_id) == (ANN, iid)
+    assert w2.records[rid].fields["subject"] == "Edited in Outlook"
+    assert w2.mailboxes[ANN] == {}
+    (new_item,) = w2.mailboxes[BOB].values()
+    assert new_item.fields["subject"] == "Edited in Outlook"
+    (link,) = w2.links
+    assert (link.mailbox, link.item_id, link.origin) == (BOB, new_item.id, SALESFORCE)
+    assert run_session(w2, TWO_WAY, ctx())[1] == []  # the next session plans nothing (R-D5)
+    # attendees removed from the old item go up first too (R-P2), then the (no longer meeting) item moves
+    w, rid, iid = synced_pair(TWO_WAY, attendees=frozenset({CAT}))
+    touch_item(w, ANN, iid, attendees=frozenset())
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "update", "R-P2"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    assert w2.records[rid].fields["attendees"] == frozenset()
+    # a mailbox-originated old item: the edit goes up, the item is kept uncategorized, not written
+    w = new_world()
+    add_item(w, subject="From Outlook")
+    w, _ = session(w, TWO_WAY)
+    (link,) = w.links
+    touch_item(w, ANN, link.item_id, subject="Edited in Outlook", location="Room 7")
+    w.records[link.record_id].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "update", "R-D1"),
+        (SALESFORCE, "update", "R-D1"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "uncategorize", "R-C4"),
+    ]
+    (new_item,) = w2.mailboxes[BOB].values()
+    assert (new_item.fields["subject"], new_item.fields["location"]) == ("Edited in Outlook", "Room 7")
+    kept = w2.mailboxes[ANN][link.item_id]
+    assert kept.fields["subject"] == "Edited in Outlook" and kept.stamp is None
+    # no mailbox edit: the move is at once, as before; a Salesforce edit reaches the new item only
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, subject="Edited in Salesforce")
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+    assert actions[0].fields["subject"] == "Edited in Salesforce"
+
+
+def test_r_c4_r_d1_two_way_move_resolves_conflicts_before_moving() -> None:
+    """N36: a field changed on both sides is resolved by conflict_winner; a value Salesforce wins is not
+    written to the old item (it is deleted next) but reaches the new item through its create; a value the
+    mailbox wins goes up first."""
+    for p, sf_minutes in (
+        (TWO_WAY, 30),  # newest: Salesforce later, beyond the clock skew
+        (replace(TWO_WAY, conflict_winner="salesforce"), 5),
+    ):
+        w, rid, iid = synced_pair(p)
+        touch_record(w, rid, minutes=sf_minutes, subject="SF")
+        touch_item(w, ANN, iid, minutes=10, subject="MB")
+        w.records[rid].owner_mailbox = BOB
+        w2, actions = session(w, p)
+        assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+        assert actions[0].mailbox == BOB and actions[0].fields["subject"] == "SF"
+        assert w2.records[rid].fields["subject"] == "SF" and w2.mailboxes[ANN] == {}
+        # the same conflict with a mailbox-only edit of another field: that one goes up first
+        w, rid, iid = synced_pair(p)
+        touch_record(w, rid, minutes=sf_minutes, subject="SF")
+        touch_item(w, ANN, iid, minutes=10, subject="MB", location="Room 9")
+        w.records[rid].owner_mailbox = BOB
+        w2, actions = session(w, p)
+        assert ops(actions) == [
+            (SALESFORCE, "update", "R-D1"),
+            (MAILBOX, "create", "R-C4"),
+            (MAILBOX, "delete", "R-C4"),
+        ]
+        assert actions[0].fields == {"location": "Room 9"} and not actions[0].conflict
+        assert [a for a in actions if a.side == MAILBOX and a.item_id == iid] == [actions[2]]
+        (new_item,) = w2.mailboxes[BOB].values()
+        assert (new_item.fields["subject"], new_item.fields["location"]) == ("SF", "Room 9")
+        assert (w2.records[rid].fields["subject"], w2.records[rid].fields["location"]) == ("SF", "Room 9")
+    # won by the mailbox (newest, within the clock skew): the conflict goes up, then the move
+    w, rid, iid = synced_pair(TWO_WAY)
+    touch_record(w, rid, minutes=10.5, subject="SF")
+    touch_item(w, ANN, iid, minutes=10, subject="MB")
+    w.records[rid].owner_mailbox = BOB
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "update", "R-D1"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    assert actions[0].conflict and actions[0].winner == MAILBOX
+    assert actions[0].before == {"subject": {"salesforce": "SF", "mailbox": "MB"}}
+    assert actions[1].fields["subject"] == "MB" and w2.records[rid].fields["subject"] == "MB"
+
+
+def test_r_o3_r_c4_stamp_joined_link_conveys_the_newer_mailbox_values_before_moving() -> None:
+    """N36 with N12: after a lost state store the stamp join (R-O3) has no baselines for fields whose sides
+    differ; they are resolved like a conflict (newest). A mailbox that wins goes up first (`update` R-O3),
+    then the new item carries its values; a Salesforce that wins reaches only the new item."""
+    w, rid, iid = synced_pair(TWO_WAY, rid="p1")
+    item = w.mailboxes[ANN][iid]
+    item.fields = {**item.fields, "subject": "Edited in Outlook"}
+    item.last_modified = item.last_modified + timedelta(hours=1)
+    w.records[rid].owner_mailbox = BOB
+    w.links = []  # the state store is lost
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (MAILBOX, "link", "R-O3"),
+        (SALESFORCE, "update", "R-O3"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    _link, update, create, delete = actions
+    assert update.conflict and update.winner == MAILBOX and update.fields == {"subject": "Edited in Outlook"}
+    assert create.mailbox == BOB and create.fields["subject"] == "Edited in Outlook"
+    assert (delete.mailbox, delete.item_id) == (ANN, iid)
+    assert w2.records[rid].fields["subject"] == "Edited in Outlook" and w2.mailboxes[ANN] == {}
+    (new_item,) = w2.mailboxes[BOB].values()
+    assert new_item.fields["subject"] == "Edited in Outlook"
+    assert [(lk.record_id, lk.mailbox) for lk in w2.links] == [(rid, BOB)]
+    # Salesforce newer: no write to the old item, the new item carries Salesforce's value
+    w, rid, iid = synced_pair(TWO_WAY, rid="p1")
+    touch_item(w, ANN, iid, minutes=10, subject="Edited in Outlook")
+    touch_record(w, rid, minutes=90, subject="Edited in Salesforce")
+    w.records[rid].owner_mailbox = BOB
+    w.links = []
+    w2, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (MAILBOX, "link", "R-O3"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    assert actions[1].fields["subject"] == "Edited in Salesforce"
+    assert w2.records[rid].fields["subject"] == "Edited in Salesforce" and w2.mailboxes[ANN] == {}
+
+
 def test_r_d6_mailbox_delete_against_salesforce_edit_restores_under_downsync_false() -> None:
     """D15 / N33: R-X4 does not stop R-D6: a mailbox-created item deleted while its record was edited is
     restored (keeping origin mailbox), not the record deleted by R-X2, and R-X4 does not then delete it."""
@@ -1322,6 +1475,15 @@ class SyncMachine(RuleBasedStateMachine):
             for a in actions:
                 if a.side == MAILBOX and a.operation not in ("delete", "uncategorize", "link", "unlink"):
                     assert origin.get((a.mailbox, a.item_id)) != SALESFORCE, f"N10: item written: {a}"
+        # N32 / N36 (R-C4, R-D5): the old item of a move is never written before it goes
+        moved_out = {
+            (a.mailbox, a.item_id)
+            for a in actions
+            if a.rule == "R-C4" and a.operation in ("delete", "uncategorize")
+        }
+        for a in actions:
+            if a.side == MAILBOX and a.operation not in ("delete", "uncategorize", "link", "unlink"):
+                assert (a.mailbox, a.item_id) not in moved_out, f"N36: old item of a move written: {a}"
         if self.profile.direction == "salesforce_to_mailbox":
             upward = [a for a in actions if a.side == SALESFORCE and a.operation not in ("link", "unlink")]
             assert not upward, "R-D3: nothing is conveyed upward"

@@ -340,7 +340,7 @@ class Pass:
             if self.p.kind == "event" and self.p.direction != DOWN and not self.p.downsync:
                 continue  # R-X4: Salesforce-created records are not pushed
             if self.move_waits(r, tgts):
-                continue  # R-C4 with R-X6 / R-P1 / R-D2: the old link is not ready to move (N30-N32)
+                continue  # R-C4 (R-X6 / R-P1 / R-D2 / R-D1): the old link is not ready to move (N30-N32, N36)
             if any(rid == r.id and m not in tgts for rid, m in self.planned_pairs):
                 continue  # N12: stamp-joined in another mailbox in this pass: it moves next pass (R-C4)
             for mailbox in tgts:
@@ -444,7 +444,7 @@ class Pass:
             and i is not None
             and self.convey_first(link, r, i)
         ):
-            return self.sync_fields(link, r, i)  # N32: R-D2 reverts and upsync before the move (R-C4)
+            return self.upward(link, r, i)  # N32 / N36: writes to Salesforce before the move (R-C4)
         if rs == PRESENT and r is not None and self.moved(link, r, i if its == PRESENT else None):
             return self.old_item_of_move(link, i if its == PRESENT else None)
         if rs == DELETED:
@@ -513,17 +513,25 @@ class Pass:
             for t in targets(self.w, self.p, r)
         )
 
+    def upward(self, link: Link, r: Record, i: Item) -> list[Action]:
+        """The link's field writes to Salesforce (R-D1 / R-O3 / R-P2 in two_way, R-D2 / R-D4 reverts and
+        upsync in mailbox_to_salesforce); what Salesforce wins is not written to the item (N10, N32, N36)."""
+        return [a for a in self.sync_fields(link, r, i) if a.side == SALESFORCE]
+
     def convey_first(self, link: Link, r: Record, i: Item) -> bool:
-        """N32 (R-D2, R-D5): under mailbox_to_salesforce the old link of a move first reverts the record's
-        Salesforce edits and conveys the item's edits (ordinary R-D2 field writes); the move comes after."""
-        if self.p.direction != UP or not i.valid or i.fields.get("when") is None:
+        """N32 / N36 (R-D2, R-D1, R-D5): under mailbox_to_salesforce and two_way the old link of a move
+        first makes its field writes to Salesforce (mailbox_to_salesforce: reverts of the record's edits
+        and the item's edits going up; two_way: the item's edits and the conflicts the mailbox wins); the
+        move comes in the next pass. Nothing is written to the old item (R-D5), so with no write to
+        Salesforce the move is at once. salesforce_to_mailbox and object profiles move at once."""
+        if self.p.direction not in (UP, TWO_WAY) or not i.valid or i.fields.get("when") is None:
             return False
-        return self.moves(link, r, i) and bool(self.sync_fields(link, r, i))
+        return self.moves(link, r, i) and bool(self.upward(link, r, i))
 
     def move_waits(self, r: Record, tgts: list[str]) -> bool:
         """Whether the new item of the record's move is neither created nor adopted in this pass, because an
         old link (a link of the record outside its targets) cannot be planned (R-X6 / R-C3, N30), is
-        suspended (R-P1, N31) or has fields to revert or convey first (R-D2, N32)."""
+        suspended (R-P1, N31) or has field writes to Salesforce to make first (R-D2 N32, R-D1 N36)."""
         for lk in self.w.links:
             if lk.profile_id != self.p.id or lk.record_id != r.id or lk.mailbox in tgts:
                 continue
@@ -538,7 +546,7 @@ class Pass:
             if suspended(self.p, r, i):
                 return True  # N31: nothing is created for a suspended link on either side
             if self.convey_first(lk, r, i):
-                return True  # N32: reverts first, the move in the next pass of the same session
+                return True  # N32 / N36: Salesforce writes first, the move in the next pass (R-D5)
         return False
 
     def old_item_of_move(self, link: Link, i: Item | None) -> list[Action]:
