@@ -440,12 +440,17 @@ def _attendee_copies(
         return set()
     uids = pa.array(rest["ical_uid"].astype("str").unique().tolist(), pa.string())
     held: set[int] = set()
+    at_links = np.empty(0, "int64")
     if links is not None and len(links) and "ical_uid" in links.columns:
         in_links = pc.fill_null(pc.is_in(_strings(links["ical_uid"]), value_set=uids), False)
         at = np.flatnonzero(np.asarray(in_links))
         if after.dropped_links and "link_id" in links.columns:
             at = at[~links["link_id"].iloc[at].isin(after.dropped_links).to_numpy(bool)]
         known = set(links["ical_uid"].iloc[at].astype("str"))
+        if "is_organizer" in links.columns:  # the records' own links, not attendees' copies
+            at_links = at[links["is_organizer"].iloc[at].fillna(True).to_numpy(bool)]
+        else:
+            at_links = at
         held |= set(rest.loc[rest["ical_uid"].isin(known), "rm"].tolist())
         for rm, uid, target, item in zip(
             rest["rm"].tolist(),
@@ -485,6 +490,14 @@ def _attendee_copies(
     for p, uid in zip(matched_sp.tolist(), matched_uids, strict=True):
         if uid is not None and not pd.isna(uid) and str(uid) in wanted and p not in by_uid.get(str(uid), []):
             by_uid.setdefault(str(uid), []).append(p)
+    # A record this profile links to an item of that meeting (an adopted copy leaves the record without
+    # a key): the copies belong to it too (R-O4), when the record was read and is live.
+    if link_sf_pos is not None and links is not None and len(at_links):
+        live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
+        link_uids = links["ical_uid"].iloc[at_links].astype("str")
+        for p, uid in zip(link_sf_pos[at_links].tolist(), link_uids, strict=True):
+            if p >= 0 and live[p] and p not in by_uid.get(uid, []):
+                by_uid.setdefault(uid, []).append(p)
     if not by_uid:
         return held
     hits = np.asarray(sorted({p for ps in by_uid.values() for p in ps}), "int64")

@@ -829,6 +829,20 @@ def test_unseen_copy_of_a_meeting_restored_in_this_session_links_to_it() -> None
     assert link["item_id"] == "i01" and fields_of(r, "link", MAILBOX)["external_id"] == "uid-i02"
 
 
+def test_copy_links_to_a_record_that_adopted_another_copy_without_a_key() -> None:
+    # R-O4: bob's copy of an outside organizer's meeting was adopted (R-S7; the record has no key); ann's
+    # copy, seen once her mailbox is read again, links to that record as an attendee's copy.
+    w = World(event_profile())
+    ext = "x@ext.test"
+    own = w.pair("a01", "i02", mailbox=B, origin=MAILBOX, attendees=[A], is_organizer=False, organizer=ext)
+    own["is_organizer"] = True  # the adopted copy is the record's own link
+    w.item("i01", mailbox=A, attendees=[B], is_organizer=False, organizer=ext, ical_uid="uid-i02")
+    r = w.plan(synced_mailboxes=frozenset({A, B}))
+    assert ops(r) == [(MAILBOX, "link", "R-O4")]
+    link = r.actions.iloc[0]
+    assert (link["record_id"], link["item_id"]) == ("a01", "i01")
+
+
 def test_lost_state_store_keeps_a_meeting_with_its_organizer_after_an_owner_change() -> None:
     # R-O3 with R-C4 / R-O4: the record's owner is now B, but the meeting stays in its organizer's
     # mailbox: the organizer's item joins by stamp, B's copy links as a passive copy (no writes to it).
