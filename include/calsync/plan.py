@@ -68,7 +68,8 @@ def plan(inputs: PlanInput) -> PlanResult:
       full reconcile supplies everything: the same side states give the same actions, whatever
       ``full`` says (it is only recorded). For adoption (R-S7) an incremental session must also read
       the candidates of each new row: the unlinked in-scope items of its mailbox at the same start
-      and end, and the records (linked or not) whose key is the new item's iCalUId (R-O4, R-M5).
+      and end, the records (linked or not) whose key is the new item's iCalUId, and the records of the
+      links that hold an item with that iCalUId (R-O4, R-M5).
       Mailbox rows are keyed by ``item_id`` (unique across mailboxes, R-O1), Salesforce rows by
       ``record_id``. Optional int64 columns ``k_record`` / ``k_item`` (``plan_align.key_hash``) save
       hashing the ids at plan time.
