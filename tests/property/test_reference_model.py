@@ -650,6 +650,25 @@ def test_r_x5_frozen_outside_window_and_on_leave_window() -> None:
     assert ops(actions) == [(MAILBOX, "delete", "R-X5")] and not w2.records[rid].deleted
 
 
+def test_r_x5_r_x1_on_leave_window_counts_a_deleted_record_as_out_of_the_window() -> None:
+    """N37: the item left the window and the record was deleted meanwhile (frozen per N24)."""
+    later = ctx(hours=24 * 30)  # past_days 14: the event (tomorrow) is now 29 days in the past
+    p = replace(TWO_WAY, on_leave_window="delete_salesforce_created")
+    w, rid, iid = synced_pair(p)
+    (link,) = w.links
+    assert link.origin == SALESFORCE and link.in_window and not link.by_backfill
+    w.records[rid].deleted = True
+    w2, actions = session(w, p, later)
+    assert ops(actions) == [(MAILBOX, "delete", "R-X5")]
+    assert w2.mailboxes[ANN] == {} and w2.links == []
+    assert session(w2, p, ctx(hours=24 * 31))[1] == []
+    # keep (default): frozen, nothing is planned, the item and the link stay
+    w, rid, iid = synced_pair(TWO_WAY)
+    w.records[rid].deleted = True
+    w2, actions = session(w, TWO_WAY, later)
+    assert actions == [] and iid in w2.mailboxes[ANN] and len(w2.links) == 1
+
+
 def test_r_x6_mass_delete_guard() -> None:
     w = new_world()
     for n in range(12):

@@ -423,7 +423,8 @@ class Pass:
         i_out = its == PRESENT and i is not None and not in_window(i.fields.get("when"), p, ref)
         fails_filter = rs == PRESENT and r is not None and not r.passes_filter
         if fails_filter or ((r_out or rs == DELETED) and (i_out or its == DELETED)):
-            return self.frozen(link, r, i, r_out and i_out)  # R-X5 (N24)
+            # R-X5 (N24); a confirmed-deleted record counts as out for on_leave_window too (N37, R-X1)
+            return self.frozen(link, r, i, i_out and (r_out or rs == DELETED))
         if not link.is_organizer_copy:
             return self.attendee_copy(link, rs, its, i)
         auth = p.authoritative_side
