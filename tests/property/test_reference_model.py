@@ -765,6 +765,34 @@ def test_r_p1_sync_without_flag_is_stable_and_never_unprivates() -> None:
     assert next(iter(w3.mailboxes[ANN].values())).fields["sensitivity"] == "private"
 
 
+def test_r_c1_r_p1_one_way_never_unprivates_an_item_whose_privacy_was_not_synced() -> None:
+    # N38: sync_without_flag does not map the privacy flag; leaving it maps sensitivity anew (R-C1)
+    w = new_world()
+    add_item(w, sensitivity="private")
+    w, _ = session(w, replace(UP, private_items="sync_without_flag"))
+    (link,) = w.links
+    rid, iid = link.record_id, link.item_id
+    assert (link.base_sf["sensitivity"], link.base_mb["sensitivity"]) == ("normal", "private")
+    lost = w.copy()
+    # switched to salesforce_to_mailbox (R-P1: privacy not checked), nobody changed anything: nothing
+    w2, actions = session(w, DOWN)
+    assert actions == []
+    assert w2.mailboxes[ANN][iid].fields["sensitivity"] == "private"
+    # likewise a link rebuilt by R-O3 after a lost state store: sensitivity has no baseline
+    lost.links = []
+    w3, actions = session(lost, DOWN)
+    assert ops(actions) == [(MAILBOX, "link", "R-O3")]
+    assert w3.mailboxes[ANN][iid].fields["sensitivity"] == "private"
+    # contrast: a real Salesforce edit of IsPrivate still reaches the item (R-D3)
+    touch_record(w2, rid, sensitivity="private")
+    w4, actions = session(w2, DOWN)
+    assert actions == []  # the sides agree now: both baselines are set (R-C1, N3)
+    touch_record(w4, rid, minutes=20, sensitivity="normal")
+    w5, actions = session(w4, DOWN)
+    assert ops(actions) == [(MAILBOX, "update", "R-D3")] and actions[0].fields == {"sensitivity": "normal"}
+    assert w5.mailboxes[ANN][iid].fields["sensitivity"] == "normal"
+
+
 def test_r_o2_item_linked_by_another_profile_is_invisible() -> None:
     other = Profile(id="other", categories=Categories(opt_in="Salesforce"))
     w, _rid, iid = synced_pair(other)
@@ -1509,7 +1537,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.check_one_way_targets()
 
     def check_one_way_targets(self) -> None:
-        """A one-way target equals its source after a session (common form, N6)."""
+        """A one-way target equals its source after a session (common form, N6; except N38)."""
         p, c = self.profile, self.ctx()
         auth = p.authoritative_side
         if auth is None:
@@ -1528,6 +1556,13 @@ class SyncMachine(RuleBasedStateMachine):
             for name in fields_for(p.kind):
                 a_val = r.fields[name] if auth == SALESFORCE else i.fields[name]
                 t_val = i.fields[name] if auth == SALESFORCE else r.fields[name]
+                if name == "sensitivity" and target == MAILBOX and t_val == "private":
+                    agreed = name in link.base_sf and name in link.base_mb
+                    agreed = agreed and common(name, SALESFORCE, link.base_sf[name]) == common(
+                        name, MAILBOX, link.base_mb[name]
+                    )
+                    if not agreed:
+                        continue  # N38 (R-C1): a private item is never made non-private without a baseline
                 equal = common(name, auth, a_val) == common(name, target, t_val)
                 assert equal or convert(name, a_val, target, p.private_items) == t_val, (name, a_val, t_val)
 

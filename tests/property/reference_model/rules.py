@@ -870,7 +870,7 @@ class Pass:
         if common(name, auth, a_val) == common(name, target, t_val):
             return []  # N6: a difference the mapping cannot express is not reverted
         value = convert(name, a_val, target, self.p.private_items)
-        if value == t_val:
+        if value == t_val or self.keeps_private(link, name, a_val, t_val, value, target):
             return []
         direction_rule = "R-M1" if self.p.kind == "object" else ("R-D3" if auth == SALESFORCE else "R-D2")
         if changed(link, target, name, t_val):
@@ -889,6 +889,18 @@ class Pass:
             ]
         rule = direction_rule if has_baselines(link, name) else "R-O3"
         return [self.write(link, target, "update", rule, name, value, t_val, f"{name} from {auth}")]
+
+    def keeps_private(self, link: Link, name: str, a_val: Any, t_val: Any, value: Any, target: str) -> bool:
+        """N38 (R-C1, R-P1, N6): a one-way write never makes a private item non-private while its
+        sensitivity has no agreed baseline (link rebuilt by R-O3, or a privacy flag the profile did not
+        sync, e.g. `sync_without_flag`: baselines that disagree in common form), unless Salesforce itself
+        changed the field since its baseline (a real edit, conveyed as usual)."""
+        if target != MAILBOX or name != "sensitivity" or t_val != "private" or value == "private":
+            return False
+        agreed = has_baselines(link, name) and common(name, SALESFORCE, link.base_sf[name]) == common(
+            name, MAILBOX, link.base_mb[name]
+        )
+        return not agreed and not changed(link, SALESFORCE, name, a_val)
 
     # ---- writes that end or re-create a side ------------------------------------------------------------
 
