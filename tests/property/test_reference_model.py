@@ -1026,6 +1026,56 @@ def test_r_c4_r_d1_two_way_move_resolves_conflicts_before_moving() -> None:
     assert actions[1].fields["subject"] == "MB" and w2.records[rid].fields["subject"] == "MB"
 
 
+def test_r_c4_r_d1_move_that_waits_for_the_new_mailbox_syncs_the_old_link_both_ways() -> None:
+    """N36: the upward-only deferral applies only when the move happens in this session. While the new
+    owner's mailbox is unavailable, no new item can be created, so the old link is an ordinary link (R-D1):
+    the mailbox's edit goes up AND the Salesforce edit reaches the old item. Before, only the upward write
+    was made and its baseline reset swallowed the Salesforce edit (lost update). With BOB back, the move."""
+    w, rid, iid = synced_pair(TWO_WAY, attendees=frozenset({CAT}))
+    assert w.links[0].origin == SALESFORCE  # delete_appointments deletes the old item on the move
+    touch_record(w, rid, reminder=None)  # Salesforce edit: 15 -> None
+    w.records[rid].owner_mailbox = BOB
+    touch_item(w, ANN, iid, minutes=20, attendees=frozenset())  # mailbox edit: no longer a meeting
+    bob_down = ctx(unavailable_mailboxes=frozenset({BOB}))
+    w2, actions = session(w, TWO_WAY, bob_down)
+    assert sorted(ops(actions)) == [(MAILBOX, "update", "R-D1"), (SALESFORCE, "update", "R-P2")]
+    up = next(a for a in actions if a.side == SALESFORCE)
+    down = next(a for a in actions if a.side == MAILBOX)
+    assert up.fields == {"attendees": frozenset()} and up.record_id == rid
+    assert down.fields == {"reminder": None} and (down.mailbox, down.item_id) == (ANN, iid)
+    assert w2.mailboxes[BOB] == {} and [lk.mailbox for lk in w2.links] == [ANN]
+    assert w2.mailboxes[ANN][iid].fields["reminder"] is None  # the Salesforce edit is not lost
+    assert w2.records[rid].fields["attendees"] == frozenset()
+    # BOB's mailbox is back: nothing is left to convey, so the move is at once (create + R-X1)
+    w3, actions = session(w2, TWO_WAY)
+    assert ops(actions) == [(MAILBOX, "create", "R-C4"), (MAILBOX, "delete", "R-C4")]
+    assert actions[0].mailbox == BOB and (actions[1].mailbox, actions[1].item_id) == (ANN, iid)
+    assert w3.mailboxes[ANN] == {}
+    (new_item,) = w3.mailboxes[BOB].values()
+    assert new_item.fields["reminder"] is None and new_item.fields["attendees"] == frozenset()
+    assert w3.records[rid].fields["reminder"] is None and w3.records[rid].fields["attendees"] == frozenset()
+    (link,) = w3.links
+    assert (link.mailbox, link.item_id) == (BOB, new_item.id)
+    assert run_session(w3, TWO_WAY, ctx())[1] == []  # R-D5: nothing left, nothing lost
+    # with BOB available from the start, N36 as before: the upward write first, then the move carrying
+    # the Salesforce edit through the create
+    w4, actions = session(w, TWO_WAY)
+    assert ops(actions) == [
+        (SALESFORCE, "update", "R-P2"),
+        (MAILBOX, "create", "R-C4"),
+        (MAILBOX, "delete", "R-C4"),
+    ]
+    assert actions[1].fields["reminder"] is None and actions[1].fields["attendees"] == frozenset()
+    assert w4.records[rid].fields["attendees"] == frozenset() and w4.mailboxes[ANN] == {}
+    # BOB available but no new item possible: two of its items carry the record's stamp (AMBIGUOUS_MATCH,
+    # R-S7), so the move waits and the old link is again an ordinary link
+    for n in ("b1", "b2"):
+        add_item(w, BOB, n, uid=f"uid-{n}", hours=30, subject=f"Other {n}").stamp = f"events|{rid}|salesforce"
+    w5, actions = session(w, TWO_WAY)
+    assert sorted(ops(actions)) == [(MAILBOX, "update", "R-D1"), (SALESFORCE, "update", "R-P2")]
+    assert w5.mailboxes[ANN][iid].fields["reminder"] is None and [lk.mailbox for lk in w5.links] == [ANN]
+
+
 def test_r_o3_r_c4_stamp_joined_link_conveys_the_newer_mailbox_values_before_moving() -> None:
     """N36 with N12: after a lost state store the stamp join (R-O3) has no baselines for fields whose sides
     differ; they are resolved like a conflict (newest). A mailbox that wins goes up first (`update` R-O3),

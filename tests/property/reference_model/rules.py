@@ -150,6 +150,7 @@ class Pass:
         self.adopted_items: set[tuple[str, str]] = set()  # (mailbox, item) linked or ambiguous now
         self.planned_pairs: set[tuple[str, str]] = set()  # (record, mailbox) created or linked now
         self.joined_uids: set[str] = set()  # iCalUIds of the items joined (R-S7 / R-O3) in this pass (N35)
+        self.ambiguous_pairs: set[tuple[str, str]] = set()  # (record, mailbox) held AMBIGUOUS_MATCH now
 
     # helpers
     def act(self, side: str, operation: str, rule: str, **kw: Any) -> Action:
@@ -302,6 +303,7 @@ class Pass:
             self.adopted_records.add((r, mailbox))
             self.adopted_items.add((mailbox, i))
             if len(by_record[r]) > 1 or len(by_item[i]) > 1:
+                self.ambiguous_pairs.add((r, mailbox))
                 continue  # AMBIGUOUS_MATCH: neither linked nor created while it lasts (R-S7)
             if self.move_waits(self.w.records[r], targets(self.w, self.p, self.w.records[r])):
                 continue  # N30-N32: the move waits; its new item is not adopted yet, nor upsynced
@@ -524,15 +526,32 @@ class Pass:
         first makes its field writes to Salesforce (mailbox_to_salesforce: reverts of the record's edits
         and the item's edits going up; two_way: the item's edits and the conflicts the mailbox wins); the
         move comes in the next pass. Nothing is written to the old item (R-D5), so with no write to
-        Salesforce the move is at once. salesforce_to_mailbox and object profiles move at once."""
+        Salesforce the move is at once. salesforce_to_mailbox and object profiles move at once.
+        two_way only when the move itself happens in this session (N36): while it waits (no new item
+        possible: new mailbox unavailable or held ambiguous; an old link unreadable or suspended, N30 /
+        N31), the old link is an ordinary link, so that what Salesforce changed still reaches the item that
+        exists (R-D1). mailbox_to_salesforce is unchanged (N32): all its field writes go to Salesforce."""
         if self.p.direction not in (UP, TWO_WAY) or not i.valid or i.fields.get("when") is None:
             return False
-        return self.moves(link, r, i) and bool(self.upward(link, r, i))
+        if not self.moves(link, r, i) or not self.upward(link, r, i):
+            return False
+        if self.p.direction == UP:
+            return True
+        tgts = targets(self.w, self.p, r)
+        return not self.move_blocked(r, tgts) and self.new_item_possible(r, tgts)
 
-    def move_waits(self, r: Record, tgts: list[str]) -> bool:
-        """Whether the new item of the record's move is neither created nor adopted in this pass, because an
-        old link (a link of the record outside its targets) cannot be planned (R-X6 / R-C3, N30), is
-        suspended (R-P1, N31) or has field writes to Salesforce to make first (R-D2 N32, R-D1 N36)."""
+    def new_item_possible(self, r: Record, tgts: list[str]) -> bool:
+        """N36 (R-C4, R-X6): the new item of the record's move exists already, or can be created or adopted
+        in this session: one of its new mailboxes is available and not held by an ambiguous match (R-S7)."""
+        return any(
+            record_link(self.w, r.id, t) is not None
+            or (t not in self.ctx.unavailable_mailboxes and (r.id, t) not in self.ambiguous_pairs)
+            for t in tgts
+        )
+
+    def move_blocked(self, r: Record, tgts: list[str]) -> bool:
+        """Whether an old link of the record (outside its targets) cannot be planned (R-X6 / R-C3, N30) or
+        is suspended (R-P1, N31): the move waits, whatever the old links have to convey."""
         for lk in self.w.links:
             if lk.profile_id != self.p.id or lk.record_id != r.id or lk.mailbox in tgts:
                 continue
@@ -546,7 +565,21 @@ class Pass:
                 continue  # deleted meanwhile: the move goes on (R-C4); a meeting does not move
             if suspended(self.p, r, i):
                 return True  # N31: nothing is created for a suspended link on either side
-            if self.convey_first(lk, r, i):
+        return False
+
+    def move_waits(self, r: Record, tgts: list[str]) -> bool:
+        """Whether the new item of the record's move is neither created nor adopted in this pass, because an
+        old link (a link of the record outside its targets) cannot be planned (R-X6 / R-C3, N30), is
+        suspended (R-P1, N31) or has field writes to Salesforce to make first (R-D2 N32, R-D1 N36)."""
+        if self.move_blocked(r, tgts):
+            return True
+        for lk in self.w.links:
+            if lk.profile_id != self.p.id or lk.record_id != r.id or lk.mailbox in tgts:
+                continue
+            if not lk.is_organizer_copy or item_state(self.w, lk.mailbox, lk.item_id, self.ctx) != PRESENT:
+                continue
+            i = self.w.item(lk.mailbox, lk.item_id)
+            if i is not None and self.convey_first(lk, r, i):
                 return True  # N32 / N36: Salesforce writes first, the move in the next pass (R-D5)
         return False
 
