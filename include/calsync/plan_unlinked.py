@@ -476,28 +476,26 @@ def _attendee_copies(
                     fields={"external_id": uid, "origin": MAILBOX, "organizer_copy": False},
                 )
                 held.add(rm)
-    by_uid: dict[str, list[int]] = {}
+    # The live records each copy's meeting belongs to, by iCalUId (R-O4, R-M5): by the record's key ...
+    by_uid: dict[str, set[int]] = {}
+    live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
     if "external_id" in sf.frame.columns and len(sf.frame):
-        live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
         keyed = np.asarray(pc.fill_null(pc.is_in(_strings(sf.frame["external_id"]), value_set=uids), False))
         hits = np.flatnonzero(keyed & live)
-        keys = sf.frame["external_id"].iloc[hits].astype("str").tolist()
-        for p, uid in zip(hits.tolist(), keys, strict=True):
-            by_uid.setdefault(uid, []).append(p)
-    # A record joined in this plan takes its item's iCalUId as its key when the link is written (R-M5):
-    # copies of that meeting belong to it already (an adopted copy of an external organizer's meeting).
+        for p, uid in zip(hits.tolist(), sf.frame["external_id"].iloc[hits].astype("str"), strict=True):
+            by_uid.setdefault(uid, set()).add(p)
+    # ... by an item joined to the record in this plan (its key is written with the link) ...
     wanted = set(uids.to_pylist())
     for p, uid in zip(matched_sp.tolist(), matched_uids, strict=True):
-        if uid is not None and not pd.isna(uid) and str(uid) in wanted and p not in by_uid.get(str(uid), []):
-            by_uid.setdefault(str(uid), []).append(p)
-    # A record this profile links to an item of that meeting (an adopted copy leaves the record without
-    # a key): the copies belong to it too (R-O4), when the record was read and is live.
+        if uid is not None and not pd.isna(uid) and str(uid) in wanted:
+            by_uid.setdefault(str(uid), set()).add(p)
+    # ... and by the record's own link holding an item of that meeting (an adopted copy leaves the record
+    # without a key), when the record was read.
     if link_sf_pos is not None and links is not None and len(at_links):
-        live = (sf.presence == IN_SCOPE) | (sf.presence == OUT)
         link_uids = links["ical_uid"].iloc[at_links].astype("str")
         for p, uid in zip(link_sf_pos[at_links].tolist(), link_uids, strict=True):
-            if p >= 0 and live[p] and p not in by_uid.get(uid, []):
-                by_uid.setdefault(uid, []).append(p)
+            if p >= 0 and live[p]:
+                by_uid.setdefault(uid, set()).add(p)
     if not by_uid:
         return held
     hits = np.asarray(sorted({p for ps in by_uid.values() for p in ps}), "int64")
@@ -523,7 +521,7 @@ def _attendee_copies(
         held.add(rm)
         if len(records) != 1:  # two live records with one key (R-M5): nothing is linked to either
             continue
-        p = records[0]
+        (p,) = records
         if not (sf_linked[p] or boxes[p]) or str(target) in boxes[p]:
             continue
         boxes[p].add(str(target))
