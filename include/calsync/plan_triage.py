@@ -271,7 +271,10 @@ def classify(
     series = (s_has & gather(sf.series, sp, False).astype(bool)) | (
         m_has & gather(mb.series, mp, False).astype(bool)
     )
-    private_suspended = upsync & (private_mode == "skip") & m_has & mb_private  # R-P1
+    # R-P1: a linked item private while its record is not is suspended; a record that is itself private
+    # already holds the item's privacy (synced earlier under `sync`), so nothing is withheld from it.
+    sf_private = s_has & gather(sf.private, sp, False).astype(bool)
+    private_suspended = upsync & (private_mode == "skip") & m_has & mb_private & ~sf_private
     sf_gone = (s == GONE) & m_has
     mb_gone = (m == GONE) & s_has
     deletion = getattr(profile, "salesforce_deletion", "delete_appointments")

@@ -519,6 +519,16 @@ def test_linked_item_turning_private_is_suspended() -> None:
     assert ops(r) == [] and list(r.issues["code"]) == [PRIVATE_SKIPPED]
 
 
+def test_item_private_on_both_sides_is_not_suspended_under_skip() -> None:
+    # R-P1: synced under `sync` (the record is IsPrivate too), then the profile switched to `skip`: the
+    # record already holds the item's privacy, so the link is not suspended and a Salesforce edit goes on.
+    w = World(event_profile())
+    w.pair("a01", "i01", sensitivity="private", is_private=True)
+    w.edit_sf("a01", location="Elsewhere")
+    r = w.plan()
+    assert ops(r) == [(MAILBOX, "update", "R-D1")] and r.issues.empty
+
+
 def test_private_item_syncs_under_sync() -> None:
     # R-P1 private_items: sync
     w = World(event_profile(private_items="sync"))
