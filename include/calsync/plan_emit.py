@@ -383,7 +383,7 @@ def _emit_linked(
                     "mailbox": links["mailbox"].iat[i],
                     "item_id": links["item_id"].iat[i],
                 }
-                _uncategorize(
+                uncategorize(
                     sink, ids, "R-O4", "its record is deleted in this session: the attendee's copy is "
                     "uncategorized and unlinked", cat, unsync,
                 )
@@ -463,7 +463,7 @@ def _emit_one(
             before=mbv.fields(mp, fields_all),
         )
     elif case == "sf_deleted_uncategorize":
-        _uncategorize(sink, ids, rule, reason, cat, unsync)
+        uncategorize(sink, ids, rule, reason, cat, unsync)
     elif case in ("sf_deleted_restore", "sf_deleted_revert", "mb_deleted_restore", "mb_deleted_recreate"):
         # The deleted side is re-created from the other one: a `restore` when that side was edited
         # (R-D6, a conflict the surviving side won), a `revert_delete` under a one-way policy.
@@ -497,7 +497,7 @@ def _emit_one(
     elif case == "copy_deleted":
         sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
     elif case == "copy_uncategorize":
-        _uncategorize(sink, ids, rule, reason, cat, unsync)
+        uncategorize(sink, ids, rule, reason, cat, unsync)
     elif case == "downsync_off_gone":
         sink.action(MAILBOX, "unlink", **ids, rule=rule, reason=reason, step=STEP_REMOVE)
     elif case == "mb_deleted_delete_record":
@@ -520,7 +520,7 @@ def _emit_one(
             step=STEP_REMOVE,
             before=sfv.fields(sp, fields_all),
         )
-        _uncategorize(sink, ids, rule, reason, cat, unsync)
+        uncategorize(sink, ids, rule, reason, cat, unsync)
     elif case == "recurring":
         side = SALESFORCE if sp >= 0 and sf.series[sp] else MAILBOX
         sink.issue(
@@ -689,10 +689,11 @@ def _remove_pushed(sink: Sink, ids: dict[str, Any], before: dict[str, Any]) -> N
     )
 
 
-def _uncategorize(
+def uncategorize(
     sink: Sink, ids: dict[str, Any], rule: str, reason: str, cat: str | None, unsync: str | None
 ) -> None:
-    # R-M8: the stamp goes in the same request that removes the categories.
+    """An item that stays but leaves calsync: both categories and the stamp go (R-M8: in one request),
+    then its link."""
     sink.action(
         MAILBOX,
         "uncategorize",

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calsync.plan_align import IN_SCOPE, OUT, Side
-from calsync.plan_emit import Settled, Sink, item_category, synced_fields, unsync_category
+from calsync.plan_emit import Settled, Sink, item_category, synced_fields, uncategorize, unsync_category
 from calsync.plan_model import (
     AMBIGUOUS_MATCH,
     NO_MAILBOX,
@@ -544,23 +544,8 @@ def _attendee_copies(
         if rid in after.deleted_records:
             # This plan deletes the record (R-X2, R-X3): the copy just linked goes as its record's copies
             # do (R-O4), rather than waiting for an organizer whose item is gone.
-            sink.action(
-                MAILBOX,
-                "uncategorize",
-                **ids,
-                rule="R-O4",
-                step=STEP_REMOVE,
-                reason="its meeting's record is deleted in this session: the copy is uncategorized",
-                fields={"remove_categories": [c for c in (cat, unsync) if c], "remove_stamp": True},
-            )
-            sink.action(
-                MAILBOX,
-                "unlink",
-                **ids,
-                rule="R-O4",
-                step=STEP_REMOVE,
-                reason="its meeting's record is deleted in this session",
-            )
+            reason = "its meeting's record is deleted in this session: the copy is uncategorized"
+            uncategorize(sink, ids, "R-O4", reason, cat, unsync)
     return held
 
 
